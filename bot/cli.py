@@ -1,0 +1,133 @@
+"""The ``leadtrail`` command. Heavy imports happen inside each command, so the database-only commands
+start fast and never touch Telegram."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bot.settings import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message is the one line the user sees."""
+
+
+def _with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--config", metavar="FILE", help="config file (default: $LEADTRAIL_CONFIG, else built-in defaults)"
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leadtrail", description="LeadTrail: the audit log of your AI assistant."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _with_config(commands.add_parser("run", help="run the bot and the HTTP ingest"))
+
+    demo = _with_config(commands.add_parser("demo", help="offline showcase on a local SQLite file"))
+    demo.add_argument("--out", default="leadtrail-demo", help="folder for the demo database and files")
+    demo.add_argument("--days", type=int, default=30, help="how many days of data to generate")
+    demo.add_argument("--seed", type=int, default=2025, help="random seed, for the same data every time")
+
+    ingest = _with_config(commands.add_parser("ingest", help="bulk import of an NDJSON file ('-' for stdin)"))
+    ingest.add_argument("file")
+
+    client = _with_config(
+        commands.add_parser("client", help="a client's timeline by user_id, crm_id, lead_id or phone")
+    )
+    client.add_argument("id")
+    client.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    quarantine = _with_config(commands.add_parser("quarantine", help="recently rejected payloads and why"))
+    quarantine.add_argument("--limit", type=int, default=20)
+    quarantine.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def _configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
+def _run(coro: Coroutine[Any, Any, int | None]) -> int:
+    return asyncio.run(coro) or EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.service import run_until_signal
+
+    _configure_logging()
+    if settings.telegram.token is None:
+        logging.getLogger("leadtrail").warning(
+            "telegram.token is not set: the bot is off, only HTTP ingest runs (set it to talk to owners)"
+        )
+    return _run(run_until_signal(settings))
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo.runner import run_demo
+
+    _configure_logging(logging.WARNING)
+    return _run(run_demo(settings, Path(args.out), days=args.days, seed=args.seed))
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.ingest_file import ingest_file
+
+    _configure_logging(logging.WARNING)
+    return _run(ingest_file(settings, args.file))
+
+
+def cmd_client(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.client import show_client
+
+    _configure_logging(logging.WARNING)
+    return _run(show_client(settings, args.id, as_json=args.json))
+
+
+def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.quarantine import show_quarantine
+
+    _configure_logging(logging.WARNING)
+    return _run(show_quarantine(settings, args.limit, as_json=args.json))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "ingest": cmd_ingest,
+    "client": cmd_client,
+    "quarantine": cmd_quarantine,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"leadtrail: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CommandFailed as exc:
+        print(f"leadtrail: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""``leadtrail demo``: a month of a Kazan barbershop, sent through the real HTTP ingest into a local file.
+
+No token and no network: the ingest server listens on 127.0.0.1 for the duration of the demo only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bot.cli import CommandFailed
+from bot.demo.generator import generate_demo_events, pick_showcase_user
+from bot.formatting import format_int
+from bot.ingest_http import ServiceState
+from bot.service import create_writer, start_ingest_site
+from bot.settings import Settings
+from bot.texts import EVENT_LABELS
+from bot.timeline_text import render_timeline
+from storage.database import Database, open_database
+from storage.summary import client_count, event_counts
+from storage.timeline import event_fields, find_client_ids, load_card, load_events
+
+DB_NAME = "leadtrail-demo.db"
+BATCH_SIZE = 500
+SENDERS = 4
+
+
+async def _send_all(url: str, token: str, events: list[dict[str, Any]]) -> tuple[int, int]:
+    batches = [events[start : start + BATCH_SIZE] for start in range(0, len(events), BATCH_SIZE)]
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+    totals = [0, 0]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            batch = queue.get_nowait()
+            body = b"\n".join(orjson.dumps(event) for event in batch)
+            async with session.post(url, data=body, headers=headers) as response:
+                answer = await response.json()
+                if response.status != 202:
+                    raise CommandFailed(f"demo ingest answered {response.status}: {answer}")
+            totals[0] += answer["accepted"]
+            totals[1] += answer["duplicates"]
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(sender(session) for _ in range(SENDERS)))
+    return totals[0], totals[1]
+
+
+def _fresh_database_url(out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        (out / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
+    return f"sqlite+aiosqlite:///{(out / DB_NAME).resolve()}"
+
+
+async def _load(settings: Settings, db: Database, events: list[dict[str, Any]]) -> tuple[int, int, float]:
+    writer = create_writer(settings, db)
+    await writer.start()
+    token = secrets.token_urlsafe(24)
+    demo_settings = settings.model_copy(
+        update={
+            "ingest": settings.ingest.model_copy(update={"tokens": [_secret(token)], "host": "127.0.0.1"})
+        }
+    )
+    runner, port = await start_ingest_site(demo_settings, db, writer, ServiceState(), port=0)
+    started = time.perf_counter()
+    try:
+        accepted, duplicates = await _send_all(f"http://127.0.0.1:{port}/v1/events", token, events)
+    finally:
+        await runner.cleanup()
+        await writer.close()
+    return accepted, duplicates, time.perf_counter() - started
+
+
+def _secret(value: str) -> Any:
+    from pydantic import SecretStr
+
+    return SecretStr(value)
+
+
+async def run_demo(settings: Settings, out: Path, *, days: int, seed: int) -> int:
+    zone = settings.tz
+    end = (datetime.now(zone) - timedelta(days=1)).date()
+    events = generate_demo_events(days=days, end=end, seed=seed, zone=zone)
+    url = _fresh_database_url(out)
+    db = await open_database(url)
+    try:
+        accepted, duplicates, seconds = await _load(settings, db, events)
+        async with db.sessions() as session:
+            counts = await event_counts(session)
+            clients = await client_count(session)
+            showcase = pick_showcase_user(events)
+            client_ids = await find_client_ids(session, showcase)
+            card = await load_card(session, client_ids[0])
+            assert card is not None
+            timeline = [event_fields(event) for event in await load_events(session, card.id)]
+    finally:
+        await db.close()
+
+    first_day = end - timedelta(days=days - 1)
+    print(f"LeadTrail — демо: барбершоп «Усы», Казань, {first_day:%d.%m.%Y}–{end:%d.%m.%Y}")
+    print(
+        f"Отправлено через HTTP: {format_int(len(events))} событий → принято {format_int(accepted)}, "
+        f"дубликатов {format_int(duplicates)} ({seconds:.1f} с)"
+    )
+    print(f"Клиентов: {format_int(clients)}")
+    for name, count in counts.items():
+        print(f"  {EVENT_LABELS.get(name, name)}: {format_int(count)}")
+    print(f"\nБаза демо: {out / DB_NAME}")
+    print(f"\nЛента одного клиента ({showcase}):\n")
+    print(render_timeline(card, timeline, zone))
+    print(f"\nДругой клиент: LEADTRAIL_DATABASE__URL={url} leadtrail client <user_id|crm_id|телефон>")
+    return 0

@@ -1,0 +1,238 @@
+"""The event contract with every source (design.md, "Event"), and its normalisation into a stored row.
+
+Validation messages are English: they go back to the developers of the sources through the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
+STANDARD_EVENTS = (
+    "message_received",
+    "assistant_response",
+    "lead_created",
+    "appointment_booked",
+    "payment_status",
+    "no_show",
+    "refusal",
+)
+_ACTOR_BY_EVENT = {
+    "message_received": "client",
+    "assistant_response": "assistant",
+    "manager_message": "manager",
+}
+MAX_TEXT_CHARS = 16 * 1024
+
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+LongText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+
+SHORT_TEXT_FIELDS = (
+    "crm_id",
+    "lead_id",
+    "phone",
+    "name",
+    "manager_id",
+    "location",
+    "scenario",
+    "service",
+    "intent",
+    "action",
+    "reason",
+    "status",
+    "currency",
+)
+LONG_TEXT_FIELDS = ("message", "assistant_response", "prompt")
+KNOWN_FIELDS = frozenset(
+    (
+        "timestamp",
+        "event",
+        "user_id",
+        "channel",
+        *SHORT_TEXT_FIELDS,
+        *LONG_TEXT_FIELDS,
+        "confidence",
+        "response_time_ms",
+        "amount",
+        "appointment_at",
+        "lat",
+        "lon",
+        "actor",
+        "event_id",
+    )
+)
+
+
+class Event(BaseModel):
+    """One thing that happened with one client; unknown fields are kept as extras."""
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, allow_inf_nan=False)
+
+    timestamp: datetime
+    event: Annotated[str, StringConstraints(pattern=EVENT_NAME_PATTERN)]
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "unknown"
+    crm_id: ShortText | None = None
+    lead_id: ShortText | None = None
+    phone: ShortText | None = None
+    name: ShortText | None = None
+    manager_id: ShortText | None = None
+    location: ShortText | None = None
+    scenario: ShortText | None = None
+    service: ShortText | None = None
+    intent: ShortText | None = None
+    action: ShortText | None = None
+    reason: ShortText | None = None
+    status: ShortText | None = None
+    currency: ShortText | None = None
+    message: LongText | None = None
+    assistant_response: LongText | None = None
+    prompt: LongText | None = None
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
+    response_time_ms: Annotated[int, Field(ge=0, le=2**53)] | None = None
+    amount: Annotated[float, Field(ge=-1e12, le=1e12)] | None = None
+    appointment_at: datetime | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    actor: Literal["client", "assistant", "manager", "system"] | None = None
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+
+    @field_validator("timestamp", "appointment_at", mode="before")
+    @classmethod
+    def _iso_string(cls, value: Any) -> Any:
+        # Numbers would be read as Unix time; the contract says ISO-8601, so say so instead of guessing.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("must be an ISO-8601 string like 2025-01-01T12:34:56+03:00")
+        return value
+
+    @field_validator("event", "user_id", "channel", "event_id", *SHORT_TEXT_FIELDS, *LONG_TEXT_FIELDS)
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL cannot store U+0000 in text; refusing it here keeps both backends equal.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain the NUL character (\\u0000)")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """Why one item of a batch was rejected; ``index`` is its position in the batch."""
+
+    index: int
+    field: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLine:
+    """An NDJSON line that is not JSON, kept in its place so the batch's indexes match the sender's lines."""
+
+    line_number: int
+    raw: bytes
+    message: str
+
+
+@dataclass(slots=True)
+class Validated:
+    """A batch split into rows ready to store and the reasons for the rest."""
+
+    rows: list[dict[str, Any]]
+    errors: list[FieldError]
+    rejected: list[tuple[int, Any]]
+
+
+_PHONE_JUNK = re.compile(r"[^\d]")
+
+
+def normalize_phone(raw: str) -> str | None:
+    """Digits only, Russian 8XXXXXXXXXX and 10-digit forms as 7XXXXXXXXXX, so one person is one phone."""
+    digits = _PHONE_JUNK.sub("", raw)
+    if len(digits) == 11 and digits.startswith("8"):
+        digits = "7" + digits[1:]
+    elif len(digits) == 10 and digits.startswith("9"):
+        digits = "7" + digits
+    return digits if len(digits) >= 5 else None
+
+
+def _to_utc(moment: datetime, local_zone: tzinfo) -> datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=local_zone)
+    return moment.astimezone(UTC)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError
+
+
+def _content_hash(row: dict[str, Any]) -> str:
+    canonical = orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=_json_default)
+    return "h:" + base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()[:18]).decode()
+
+
+def to_row(event: Event, local_zone: tzinfo) -> dict[str, Any]:
+    """The stored form: UTC times, derived actor, the idempotency key, extras kept as a dict."""
+    data = event.__dict__
+    row: dict[str, Any] = {name: data[name] for name in KNOWN_FIELDS}
+    del row["timestamp"]
+    row["ts"] = _to_utc(event.timestamp, local_zone)
+    if event.appointment_at is not None:
+        row["appointment_at"] = _to_utc(event.appointment_at, local_zone)
+    if row["actor"] is None:
+        row["actor"] = _ACTOR_BY_EVENT.get(event.event, "system")
+    extras = event.__pydantic_extra__ or {}
+    row["extra"] = extras or None
+    if row["event_id"] is None:
+        row["event_id"] = _content_hash(row)
+    return row
+
+
+def _error_field(loc: tuple[int | str, ...]) -> str | None:
+    return ".".join(str(part) for part in loc) or None
+
+
+def _error_message(error: Any) -> str:
+    if error["type"] == "missing":
+        return "required field is missing"
+    message: str = error["msg"]
+    if error["type"] == "string_pattern_mismatch":
+        return "must match [a-z][a-z0-9_.]{0,63} (lowercase letters, digits, '_' and '.')"
+    return message
+
+
+def validate_items(items: list[Any], local_zone: tzinfo, first_index: int = 0) -> Validated:
+    """Validate decoded JSON items one by one, so one bad event never costs its neighbours."""
+    result = Validated(rows=[], errors=[], rejected=[])
+    validate = Event.model_validate
+    for offset, item in enumerate(items):
+        index = first_index + offset
+        if isinstance(item, BrokenLine):
+            result.errors.append(FieldError(index, None, item.message))
+            result.rejected.append((index, item.raw.decode("utf-8", "replace")))
+            continue
+        if not isinstance(item, dict):
+            kind = type(item).__name__ if item is not None else "null"
+            result.errors.append(FieldError(index, None, f"expected a JSON object, got {kind}"))
+            result.rejected.append((index, item))
+            continue
+        try:
+            event = validate(item)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False, include_input=False):
+                result.errors.append(FieldError(index, _error_field(error["loc"]), _error_message(error)))
+            result.rejected.append((index, item))
+            continue
+        result.rows.append(to_row(event, local_zone))
+    return result

@@ -1,0 +1,31 @@
+"""/start and /help for owners."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+
+from bot import texts
+from bot.filters import IsOwner
+
+router = Router(name="start")
+router.message.filter(IsOwner())
+
+
+@router.message(CommandStart())
+async def start(message: Message) -> None:
+    """Introduce the bot to an owner."""
+    await message.answer(texts.START)
+
+
+@router.message(Command("help"))
+async def show_help(message: Message) -> None:
+    """List the owner's commands."""
+    await message.answer(texts.HELP)
+
+
+@router.message()
+async def unknown(message: Message) -> None:
+    """Point an owner who typed something else to /help."""
+    await message.answer(texts.UNKNOWN_COMMAND)

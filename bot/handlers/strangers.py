@@ -1,0 +1,23 @@
+"""Everyone who is not an owner: one short refusal, and nothing about the business."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+
+router = Router(name="strangers")
+
+
+@router.message(F.chat.type == ChatType.PRIVATE)
+async def refuse(message: Message) -> None:
+    """Refuse a stranger's private message."""
+    await message.answer(texts.STRANGER_REFUSAL)
+
+
+@router.callback_query()
+async def ignore_button(query: CallbackQuery) -> None:
+    """Close a stranger's button press without revealing anything."""
+    await query.answer()

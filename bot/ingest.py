@@ -1,0 +1,54 @@
+"""The one validated path into storage, shared by HTTP, ``leadtrail ingest`` and the Telegram transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+import orjson
+
+from bot.events import FieldError, validate_items
+from storage.writer import EventWriter, Rejected
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len({error.index for error in self.errors})
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates}
+        if self.errors:
+            body["errors"] = [error.as_dict() for error in self.errors]
+        return body
+
+
+def _payload_text(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    try:
+        return orjson.dumps(item).decode()
+    except TypeError:
+        return repr(item)
+
+
+async def ingest_items(
+    items: list[Any], writer: EventWriter, local_zone: tzinfo, *, source: str, first_index: int = 0
+) -> IngestOutcome:
+    """Validate, store the good items and quarantine the bad ones in one commit, then report."""
+    validated = validate_items(items, local_zone, first_index)
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for error in validated.errors:
+        by_index.setdefault(error.index, []).append({"field": error.field, "message": error.message})
+    rejected = [
+        Rejected(source=source, payload=_payload_text(item), errors=by_index[index])
+        for index, item in validated.rejected
+    ]
+    result = await writer.write(validated.rows, rejected)
+    return IngestOutcome(result.accepted, result.duplicates, validated.errors)

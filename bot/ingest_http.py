@@ -1,0 +1,124 @@
+"""HTTP ingest: ``POST /v1/events`` and ``GET /healthz`` (design.md, "HTTP ingest").
+
+Answers are sent only after the events are committed, so a 202 or 207 is a promise kept.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+from aiohttp import web
+
+from bot.ingest import ingest_items
+from bot.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
+from storage.database import Database, StorageUnavailable
+from storage.writer import EventWriter, Rejected
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceState:
+    """What ``/healthz`` reports besides storage; the bot part updates ``telegram``."""
+
+    telegram: str = "disabled"
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    tokens: tuple[bytes, ...]
+    max_body_bytes: int
+    local_zone: tzinfo
+    retry_after_seconds: int
+
+
+DB_KEY = web.AppKey("db", Database)
+WRITER_KEY = web.AppKey("writer", EventWriter)
+CONFIG_KEY = web.AppKey("ingest_config", IngestConfig)
+STATE_KEY = web.AppKey("state", ServiceState)
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+def _token_known(header: str | None, tokens: tuple[bytes, ...]) -> bool:
+    if not header or not header.startswith("Bearer "):
+        return False
+    offered = header[len("Bearer ") :].strip().encode()
+    known = False
+    for token in tokens:  # no early exit: the time taken must not tell how close a guess was
+        known |= hmac.compare_digest(offered, token)
+    return known
+
+
+async def post_events(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    if not _token_known(request.headers.get("Authorization"), config.tokens):
+        return _error(401, "missing or unknown token: send 'Authorization: Bearer <token>'")
+    media_type = request.content_type
+    if media_type not in JSON_TYPES and media_type not in NDJSON_TYPES:
+        return _error(
+            415, f"unsupported Content-Type {media_type!r}: use application/json or application/x-ndjson"
+        )
+    if request.content_length is not None and request.content_length > config.max_body_bytes:
+        return _error(413, f"body is over {config.max_body_bytes} bytes (ingest.max_body_bytes)")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body is over {config.max_body_bytes} bytes (ingest.max_body_bytes)")
+    writer = request.app[WRITER_KEY]
+    retry_after = str(config.retry_after_seconds)
+    try:
+        try:
+            items = decode_body(body, media_type)
+        except UndecodableBody as exc:
+            await writer.write([], [_undecodable(body, str(exc))])
+            return _error(400, str(exc))
+        outcome = await ingest_items(items, writer, config.local_zone, source="http")
+    except StorageUnavailable:
+        return _error(503, "storage is unavailable, retry later", **{"Retry-After": retry_after})
+    if not outcome.errors:
+        status = 202
+    elif outcome.accepted or outcome.duplicates:
+        status = 207
+    else:
+        status = 422
+    if outcome.errors:
+        logger.warning("rejected %d of %d events from HTTP", outcome.rejected, len(items))
+    return web.json_response(outcome.as_dict(), status=status)
+
+
+def _undecodable(body: bytes, reason: str) -> Rejected:
+    return Rejected(
+        source="http", payload=body.decode("utf-8", "replace"), errors=[{"field": None, "message": reason}]
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    try:
+        await request.app[DB_KEY].ping()
+    except StorageUnavailable:
+        return web.json_response(
+            {"status": "down", "storage": "down", "telegram": state.telegram}, status=503
+        )
+    return web.json_response({"status": "ok", "storage": "ok", "telegram": state.telegram})
+
+
+def create_ingest_app(
+    db: Database, writer: EventWriter, config: IngestConfig, state: ServiceState | None = None
+) -> web.Application:
+    # aiohttp enforces the size while reading a body that came without Content-Length.
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app[DB_KEY] = db
+    app[WRITER_KEY] = writer
+    app[CONFIG_KEY] = config
+    app[STATE_KEY] = state or ServiceState()
+    app.router.add_post("/v1/events", post_events)
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,94 @@
+"""``leadtrail run``: HTTP ingest, the writer and the bot in one asyncio process (the composition root).
+
+Shutdown order keeps the promise of every acknowledgement: stop the bot, stop taking HTTP requests and
+let the ones in flight finish, commit what the writer still holds, then close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
+from bot.settings import Settings
+from storage.database import Database, open_database
+from storage.writer import EventWriter
+
+logger = logging.getLogger(__name__)
+
+
+def ingest_config(settings: Settings) -> IngestConfig:
+    return IngestConfig(
+        tokens=tuple(token.get_secret_value().encode() for token in settings.ingest.tokens),
+        max_body_bytes=settings.ingest.max_body_bytes,
+        local_zone=settings.tz,
+        retry_after_seconds=settings.ingest.retry_after_seconds,
+    )
+
+
+def create_writer(settings: Settings, db: Database) -> EventWriter:
+    return EventWriter(
+        db,
+        max_batch_events=settings.ingest.batch_max_events,
+        max_wait_ms=settings.ingest.batch_max_wait_ms,
+        quarantine_max_rows=settings.ingest.quarantine_max_rows,
+    )
+
+
+async def start_ingest_site(
+    settings: Settings, db: Database, writer: EventWriter, state: ServiceState, port: int | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve the ingest app; returns the runner and the port actually bound (``port=0`` picks one)."""
+    app = create_ingest_app(db, writer, ingest_config(settings), state)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.ingest.host, settings.ingest.port if port is None else port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, int(bound)
+
+
+async def serve(
+    settings: Settings, stop: asyncio.Event, on_ready: Callable[[int], None] | None = None
+) -> None:
+    db = await open_database(settings.database.url, settings.database.busy_timeout_ms)
+    writer = create_writer(settings, db)
+    await writer.start()
+    state = ServiceState()
+    link = None
+    runner: web.AppRunner | None = None
+    try:
+        runner, port = await start_ingest_site(settings, db, writer, state)
+        if not settings.ingest.tokens:
+            logger.warning("ingest.tokens is empty: every POST /v1/events will be refused with 401")
+        if settings.telegram.token is not None:
+            from bot.dispatcher import build_dispatcher
+            from bot.telegram_link import TelegramLink
+
+            link = TelegramLink(settings, build_dispatcher(settings, db), state)
+            link.start()
+        logger.info("LeadTrail is ready: ingest on http://%s:%d", settings.ingest.host, port)
+        if on_ready is not None:
+            on_ready(port)
+        await stop.wait()
+        logger.info("stopping: finishing requests in flight and committing what was acknowledged")
+    finally:
+        if link is not None:
+            await link.stop()
+        if runner is not None:
+            await runner.cleanup()
+        await writer.close()
+        await db.close()
+        logger.info("stopped")
+
+
+async def run_until_signal(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(settings, stop)

@@ -1,0 +1,198 @@
+"""Linking events to clients: every id an event reveals (user id, CRM id, lead id, phone) names one person.
+
+Runs inside the writer's transaction. When one event joins ids that belonged to two clients, they are
+merged into the older one, so a client is always found by any of their ids.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.events import normalize_phone
+from storage.models import Client, ClientIdentity, StoredEvent
+from storage.upsert import insert_ignoring_conflicts
+
+Identity = tuple[str, str]
+IDENTITY_KINDS = ("user", "crm", "lead", "phone")
+_LOOKUP_CHUNK = 500
+
+
+def identities_of(row: dict[str, Any]) -> list[Identity]:
+    keys: list[Identity] = [("user", row["user_id"])]
+    if row.get("crm_id"):
+        keys.append(("crm", row["crm_id"]))
+    if row.get("lead_id"):
+        keys.append(("lead", row["lead_id"]))
+    if row.get("phone") and (phone := normalize_phone(row["phone"])):
+        keys.append(("phone", phone))
+    return keys
+
+
+class _Groups:
+    """Union-find over identities, so ids seen together in one batch end up as one client."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Identity, Identity] = {}
+
+    def find(self, key: Identity) -> Identity:
+        parent = self.parent.setdefault(key, key)
+        if parent != key:
+            parent = self.parent[key] = self.find(parent)
+        return parent
+
+    def union(self, keys: Sequence[Identity]) -> None:
+        root = self.find(keys[0])
+        for key in keys[1:]:
+            other = self.find(key)
+            if other != root:
+                self.parent[other] = root
+
+
+def _survivor(merged: dict[int, int], client_id: int) -> int:
+    while client_id in merged:
+        client_id = merged[client_id]
+    return client_id
+
+
+class ClientResolver:
+    """Maps identities to client ids with a bounded cache in front of ``client_identities``."""
+
+    def __init__(self, cache_size: int = 200_000) -> None:
+        self._cache: OrderedDict[Identity, int] = OrderedDict()
+        self._names: dict[int, str] = {}
+        self._cache_size = cache_size
+
+    def forget(self) -> None:
+        """Drop the cache (after a rollback or a merge, it may name clients that no longer exist)."""
+        self._cache.clear()
+        self._names.clear()
+
+    def _remember(self, key: Identity, client_id: int) -> None:
+        self._cache[key] = client_id
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def _lookup(self, conn: AsyncConnection, keys: Iterable[Identity]) -> dict[Identity, int]:
+        found: dict[Identity, int] = {}
+        missing: list[Identity] = []
+        for key in keys:
+            cached = self._cache.get(key)
+            if cached is None:
+                missing.append(key)
+            else:
+                found[key] = cached
+        wanted = set(missing)
+        values = sorted({value for _, value in missing})
+        table = ClientIdentity.__table__
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            chunk = values[start : start + _LOOKUP_CHUNK]
+            result = await conn.execute(
+                select(table.c.kind, table.c.value, table.c.client_id).where(table.c.value.in_(chunk))
+            )
+            for kind, value, client_id in result:
+                if (kind, value) in wanted:
+                    found[(kind, value)] = client_id
+                    self._remember((kind, value), client_id)
+        return found
+
+    def _resolve_from_cache(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows whose ids are all known and name one client are settled here; the rest are returned."""
+        unsettled = []
+        cache = self._cache
+        for row in rows:
+            client_ids = {cache.get(key) for key in identities_of(row)}
+            if len(client_ids) == 1 and None not in client_ids:
+                row["client_id"] = client_ids.pop()
+            else:
+                unsettled.append(row)
+        return unsettled
+
+    async def resolve(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> None:
+        """Set ``client_id`` on every row, creating, linking and merging clients as the rows reveal."""
+        unsettled = self._resolve_from_cache(rows)
+        if unsettled:
+            merged = await self._resolve_unsettled(conn, unsettled, now)
+            if merged:
+                # A row settled from the cache may name a client that was just merged away.
+                for row in rows:
+                    row["client_id"] = _survivor(merged, row["client_id"])
+        await self._update_names(conn, rows)
+
+    async def _resolve_unsettled(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime
+    ) -> dict[int, int]:
+        """Union-find over the rows' ids; returns the clients merged away, each mapped to its survivor."""
+        groups = _Groups()
+        row_keys = [identities_of(row) for row in rows]
+        for keys in row_keys:
+            groups.union(keys)
+        known = await self._lookup(conn, groups.parent.keys())
+
+        members: dict[Identity, list[Identity]] = {}
+        for key in groups.parent:
+            members.setdefault(groups.find(key), []).append(key)
+
+        client_of_group: dict[Identity, int] = {}
+        merged: dict[int, int] = {}
+        new_groups: list[Identity] = []
+        for root, keys in members.items():
+            existing = sorted({_survivor(merged, known[key]) for key in keys if key in known})
+            if not existing:
+                new_groups.append(root)
+                continue
+            client_of_group[root] = existing[0]
+            if len(existing) > 1:
+                await self._merge(conn, existing[0], existing[1:])
+                merged.update(dict.fromkeys(existing[1:], existing[0]))
+        # A group settled before a later merge may still name a client that is gone now.
+        client_of_group = {root: _survivor(merged, client_id) for root, client_id in client_of_group.items()}
+
+        if new_groups:
+            result = await conn.execute(
+                insert(Client).returning(Client.id, sort_by_parameter_order=True),
+                [{"created_at": now} for _ in new_groups],
+            )
+            for root, client_id in zip(new_groups, result.scalars(), strict=True):
+                client_of_group[root] = client_id
+
+        new_keys = [(key, client_of_group[groups.find(key)]) for key in groups.parent if key not in known]
+        if new_keys:
+            await conn.execute(
+                insert_ignoring_conflicts(conn, ClientIdentity, ["value", "kind"]),
+                [
+                    {"client_id": client_id, "kind": kind, "value": value, "first_seen_at": now}
+                    for (kind, value), client_id in new_keys
+                ],
+            )
+            for key, client_id in new_keys:
+                self._remember(key, client_id)
+
+        for row, keys in zip(rows, row_keys, strict=True):
+            row["client_id"] = client_of_group[groups.find(keys[0])]
+        return merged
+
+    async def _merge(self, conn: AsyncConnection, survivor: int, others: list[int]) -> None:
+        await conn.execute(
+            update(StoredEvent).where(StoredEvent.client_id.in_(others)).values(client_id=survivor)
+        )
+        await conn.execute(
+            update(ClientIdentity).where(ClientIdentity.client_id.in_(others)).values(client_id=survivor)
+        )
+        await conn.execute(delete(Client).where(Client.id.in_(others)))
+        self.forget()
+
+    async def _update_names(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        latest: dict[int, str] = {}
+        for row in rows:
+            if row.get("name"):
+                latest[row["client_id"]] = row["name"]
+        changed = {cid: name for cid, name in latest.items() if self._names.get(cid) != name}
+        for client_id, name in changed.items():
+            await conn.execute(update(Client).where(Client.id == client_id).values(name=name))
+            self._names[client_id] = name

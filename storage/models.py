@@ -1,0 +1,132 @@
+"""The database schema. Times are UTC; SQLite keeps them as ISO text, PostgreSQL as timestamptz."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite's rowid is only an alias of the primary key for a plain INTEGER column.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; convert to UTC first")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Client(Base):
+    """One person, however many channels and CRM records they appear under."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime]
+    name: Mapped[str | None] = mapped_column(String(256))
+
+
+class ClientIdentity(Base):
+    """One way to recognise a client: a channel user id, a CRM id, a lead id or a phone."""
+
+    __tablename__ = "client_identities"
+    __table_args__ = (
+        UniqueConstraint("value", "kind", name="uq_client_identities_value_kind"),
+        Index("ix_client_identities_client", "client_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(256))
+    first_seen_at: Mapped[datetime]
+
+
+class StoredEvent(Base):
+    """One event as received. Indexes are few on purpose: each costs every insert on the hot path."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_client_ts", "client_id", "ts"),
+        Index("ix_events_event_ts", "event", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    ts: Mapped[datetime]
+    received_at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(16))
+    crm_id: Mapped[str | None] = mapped_column(String(256))
+    lead_id: Mapped[str | None] = mapped_column(String(256))
+    phone: Mapped[str | None] = mapped_column(String(256))
+    name: Mapped[str | None] = mapped_column(String(256))
+    manager_id: Mapped[str | None] = mapped_column(String(256))
+    location: Mapped[str | None] = mapped_column(String(256))
+    scenario: Mapped[str | None] = mapped_column(String(256))
+    service: Mapped[str | None] = mapped_column(String(256))
+    intent: Mapped[str | None] = mapped_column(String(256))
+    action: Mapped[str | None] = mapped_column(String(256))
+    reason: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str | None] = mapped_column(String(256))
+    currency: Mapped[str | None] = mapped_column(String(256))
+    message: Mapped[str | None] = mapped_column(Text)
+    assistant_response: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    response_time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    amount: Mapped[float | None] = mapped_column(Float)
+    appointment_at: Mapped[datetime | None]
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    extra: Mapped[dict[str, Any] | None]
+
+
+class QuarantinedPayload(Base):
+    """A rejected item with the reasons, kept (bounded) so an operator can see what a source sends wrong."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_received_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    payload: Mapped[str] = mapped_column(Text)
+    payload_bytes: Mapped[int] = mapped_column(Integer)

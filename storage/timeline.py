@@ -1,0 +1,91 @@
+"""Finding a client by any of their ids and reading their whole timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.events import normalize_phone
+from storage.models import Client, ClientIdentity, StoredEvent
+
+EVENT_FIELDS = tuple(
+    column.name for column in StoredEvent.__table__.columns if column.name not in {"id", "client_id"}
+)
+
+
+@dataclass(slots=True)
+class ClientCard:
+    id: int
+    name: str | None
+    identities: dict[str, list[str]] = field(default_factory=dict)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    event_count: int = 0
+
+
+async def find_client_ids(session: AsyncSession, query: str) -> list[int]:
+    """Clients known by this user id, CRM id, lead id or phone (exact match), oldest first."""
+    values = {query.strip()}
+    if phone := normalize_phone(query):
+        values.add(phone)
+    result = await session.execute(
+        select(ClientIdentity.client_id)
+        .where(ClientIdentity.value.in_(values))
+        .distinct()
+        .order_by(ClientIdentity.client_id)
+    )
+    return list(result.scalars())
+
+
+async def load_card(session: AsyncSession, client_id: int) -> ClientCard | None:
+    client = await session.get(Client, client_id)
+    if client is None:
+        return None
+    card = ClientCard(id=client.id, name=client.name)
+    identities = await session.execute(
+        select(ClientIdentity.kind, ClientIdentity.value)
+        .where(ClientIdentity.client_id == client_id)
+        .order_by(ClientIdentity.kind, ClientIdentity.first_seen_at, ClientIdentity.id)
+    )
+    for kind, value in identities:
+        card.identities.setdefault(kind, []).append(value)
+    stats = await session.execute(
+        select(func.min(StoredEvent.ts), func.max(StoredEvent.ts), func.count()).where(
+            StoredEvent.client_id == client_id
+        )
+    )
+    first, last, count = stats.one()
+    card.first_seen, card.last_seen, card.event_count = first, last, count
+    return card
+
+
+async def load_events(
+    session: AsyncSession, client_id: int, offset: int = 0, limit: int | None = None
+) -> list[StoredEvent]:
+    """The client's events, oldest first (ties in arrival order)."""
+    statement = (
+        select(StoredEvent)
+        .where(StoredEvent.client_id == client_id)
+        .order_by(StoredEvent.ts, StoredEvent.id)
+        .offset(offset)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+def event_fields(event: StoredEvent) -> dict[str, Any]:
+    """Every field the event carries (set known fields, then extras), as it was received."""
+    fields = {
+        "timestamp" if name == "ts" else name: getattr(event, name)
+        for name in EVENT_FIELDS
+        if name != "extra"
+    }
+    fields = {name: value for name, value in fields.items() if value is not None}
+    if event.extra:
+        fields.update({key: value for key, value in event.extra.items() if key not in fields})
+    return fields

@@ -1,0 +1,212 @@
+"""The single path by which events reach the database, with group commit.
+
+Concurrent callers are committed together in one transaction (bounded in events and in waiting time),
+and each caller is answered only after that commit: an acknowledgement means the events are on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.clients import ClientResolver
+from storage.database import Database, StorageUnavailable
+from storage.event_insert import insert_events
+from storage.models import QuarantinedPayload
+
+logger = logging.getLogger(__name__)
+
+QUARANTINE_PAYLOAD_LIMIT = 64 * 1024
+
+
+class WriterClosed(StorageUnavailable):
+    """The writer is draining for shutdown and takes no new work."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A payload that failed validation, kept in quarantine with its reasons."""
+
+    source: str
+    payload: str
+    errors: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class _Job:
+    rows: list[dict[str, Any]]
+    rejected: Sequence[Rejected]
+    done: asyncio.Future[WriteResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class EventWriter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch_events: int = 5000,
+        max_wait_ms: float = 2.0,
+        quarantine_max_rows: int = 10_000,
+    ) -> None:
+        self._db = db
+        self._max_batch_events = max_batch_events
+        self._max_wait = max_wait_ms / 1000
+        self._quarantine_max_rows = quarantine_max_rows
+        self._resolver = ClientResolver()
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches_committed = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    async def close(self) -> None:
+        """Stop taking work, commit everything already queued, then stop."""
+        self._closing = True
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+
+    async def write(self, rows: list[dict[str, Any]], rejected: Sequence[Rejected] = ()) -> WriteResult:
+        """Store the rows (and quarantine the rejected); returns once committed."""
+        if self._closing or self._task is None:
+            raise WriterClosed("LeadTrail is shutting down")
+        if not rows and not rejected:
+            return WriteResult(0, 0)
+        job = _Job(rows, rejected)
+        await self._queue.put(job)
+        return await asyncio.shield(job.done)
+
+    async def _next_batch(self, first: _Job) -> tuple[list[_Job], bool]:
+        batch, size = [first], len(first.rows)
+        deadline = asyncio.get_running_loop().time() + self._max_wait
+        while size < self._max_batch_events:
+            try:
+                job = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if job is None:
+                return batch, True
+            batch.append(job)
+            size += len(job.rows)
+        return batch, False
+
+    async def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch, stop = await self._next_batch(first)
+            await self._commit_batch(batch)
+        while not self._queue.empty():
+            leftover = self._queue.get_nowait()
+            if leftover is not None:
+                await self._commit_batch([leftover])
+
+    async def _commit_batch(self, batch: list[_Job]) -> None:
+        try:
+            results = await self._commit(batch)
+        except SQLAlchemyError as exc:
+            self._resolver.forget()
+            if len(batch) > 1 and not _is_unavailable(exc):
+                # One job's data broke the transaction; commit the others on their own.
+                for job in batch:
+                    await self._commit_batch([job])
+                return
+            failure = _as_failure(exc)
+            for job in batch:
+                if not job.done.done():
+                    job.done.set_exception(failure)
+            return
+        except BaseException as exc:
+            self._resolver.forget()
+            for job in batch:
+                if not job.done.done():
+                    job.done.set_exception(StorageUnavailable(f"writer failed: {exc!r}"))
+            raise
+        self.batches_committed += 1
+        for job, result in zip(batch, results, strict=True):
+            if not job.done.done():
+                job.done.set_result(result)
+
+    async def _commit(self, batch: list[_Job]) -> list[WriteResult]:
+        now = datetime.now(UTC)
+        first_owner: dict[str, int] = {}
+        unique_rows: list[dict[str, Any]] = []
+        for number, job in enumerate(batch):
+            for row in job.rows:
+                if row["event_id"] not in first_owner:
+                    first_owner[row["event_id"]] = number
+                    unique_rows.append({**row, "received_at": now})
+        rejected = [item for job in batch for item in job.rejected]
+        async with self._db.engine.begin() as conn:
+            inserted: set[str] = set()
+            if unique_rows:
+                await self._resolver.resolve(conn, unique_rows, now)
+                inserted = await insert_events(conn, unique_rows)
+            if rejected:
+                await self._quarantine(conn, rejected, now)
+        accepted = [0] * len(batch)
+        for event_id in inserted:
+            accepted[first_owner[event_id]] += 1
+        return [WriteResult(accepted[n], len(job.rows) - accepted[n]) for n, job in enumerate(batch)]
+
+    async def _quarantine(self, conn: AsyncConnection, rejected: list[Rejected], now: datetime) -> None:
+        await conn.execute(
+            insert(QuarantinedPayload),
+            [
+                {
+                    "received_at": now,
+                    "source": item.source[:64],
+                    "errors": item.errors,
+                    "payload": item.payload[:QUARANTINE_PAYLOAD_LIMIT],
+                    "payload_bytes": len(item.payload.encode("utf-8", "replace")),
+                }
+                for item in rejected
+            ],
+        )
+        oldest_kept = (
+            select(QuarantinedPayload.id)
+            .order_by(QuarantinedPayload.id.desc())
+            .offset(self._quarantine_max_rows - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        await conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
+
+
+def _is_unavailable(exc: SQLAlchemyError) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _as_failure(exc: SQLAlchemyError) -> StorageUnavailable:
+    logger.error("storage write failed: %s", type(exc).__name__, exc_info=exc)
+    return StorageUnavailable(f"storage write failed: {type(exc).__name__}")

@@ -1,0 +1,120 @@
+"""Running the real ``leadtrail`` command in a subprocess, the way an operator does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    lines = [f"{key} = {toml_value(value)}" for key, value in config.items() if not isinstance(value, dict)]
+    for section, values in config.items():
+        if isinstance(values, dict):
+            lines.append(f"\n[{section}]")
+            lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def clean_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("LEADTRAIL_")}
+
+
+def leadtrail(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a one-shot command and return its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env={**clean_env(), **(env or {})},
+        input=stdin.decode() if stdin is not None else None,
+        timeout=120,
+    )
+
+
+@dataclass
+class RunningService:
+    process: asyncio.subprocess.Process
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    async def healthz(self) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/healthz") as response:
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+            await asyncio.wait_for(self.process.wait(), 30)
+        assert self.process.returncode is not None
+        return self.process.returncode
+
+
+@asynccontextmanager
+async def running_service(config_path: Path, port: int, log_path: Path) -> AsyncIterator[RunningService]:
+    log = open(log_path, "wb")  # noqa: ASYNC230, SIM115 - the child's log, closed in the finally below
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config_path),
+        stdout=log,
+        stderr=log,
+        env=clean_env(),
+    )
+    service = RunningService(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.returncode is not None:
+                raise AssertionError(f"leadtrail run exited with {process.returncode}:\n{service.log()}")
+            try:
+                await service.healthz()
+                break
+            except aiohttp.ClientError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"leadtrail run did not become ready:\n{service.log()}") from None
+                await asyncio.sleep(0.1)
+        yield service
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        log.close()

@@ -1,0 +1,224 @@
+"""The demo month: valid, deterministic, inside its days, and shaped like the story the demo tells."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.demo.generator import EVENING_SLOTS_REASON, generate_demo_events, pick_showcase_user
+from bot.events import STANDARD_EVENTS, validate_items
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+END = date(2025, 1, 31)
+DAYS = 30
+BUSINESS_EVENTS = ("lead_created", "appointment_booked", "payment_status", "no_show", "refusal")
+
+
+@cache
+def _month(seed: int = 2025) -> tuple[dict[str, Any], ...]:
+    return tuple(generate_demo_events(days=DAYS, end=END, seed=seed, zone=MOSCOW))
+
+
+def _events(kind: str, seed: int = 2025) -> list[dict[str, Any]]:
+    return [event for event in _month(seed) if event["event"] == kind]
+
+
+def _moment(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["timestamp"])
+
+
+def _window(zone: ZoneInfo, end: date, days: int) -> tuple[datetime, datetime]:
+    start = datetime.combine(end - timedelta(days=days - 1), datetime.min.time(), tzinfo=zone)
+    return start, datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+
+
+def test_same_seed_gives_the_same_events_and_another_seed_does_not() -> None:
+    first = generate_demo_events(days=DAYS, end=END, seed=2025, zone=MOSCOW)
+    again = generate_demo_events(days=DAYS, end=END, seed=2025, zone=MOSCOW)
+    other = generate_demo_events(days=DAYS, end=END, seed=2026, zone=MOSCOW)
+    assert first == again
+    assert first != other
+
+
+def test_events_are_json_ready_and_have_unique_explicit_ids() -> None:
+    events = list(_month())
+    assert json.loads(json.dumps(events, ensure_ascii=False)) == events
+    ids = [event["event_id"] for event in events]
+    assert len(set(ids)) == len(ids)
+    assert all(event_id.startswith("demo-") for event_id in ids)
+
+
+@pytest.mark.parametrize(
+    ("zone_name", "end", "days"),
+    [("Europe/Moscow", END, DAYS), ("Europe/Berlin", date(2025, 3, 31), 14), ("Asia/Vladivostok", END, 3)],
+)
+def test_timestamps_are_sorted_inside_the_requested_local_days(zone_name: str, end: date, days: int) -> None:
+    zone = ZoneInfo(zone_name)
+    events = generate_demo_events(days=days, end=end, seed=7, zone=zone)
+    start, stop = _window(zone, end, days)
+    moments = [_moment(event) for event in events]
+    assert moments == sorted(moments)
+    assert all(moment.utcoffset() is not None for moment in moments)
+    assert all(start <= moment < stop for moment in moments)
+    local_days = {moment.astimezone(zone).date() for moment in moments}
+    assert min(local_days) == start.date()
+    assert max(local_days) == end
+    for event, moment in zip(events, moments, strict=True):
+        assert moment.utcoffset() == moment.astimezone(zone).utcoffset(), event["timestamp"]
+        assert len(event["timestamp"].split(".")[1]) == len("123+03:00")
+
+
+def test_nothing_is_paid_or_missed_after_the_last_day() -> None:
+    _, stop = _window(MOSCOW, END, DAYS)
+    future_bookings = [
+        event
+        for event in _events("appointment_booked")
+        if datetime.fromisoformat(event["appointment_at"]) >= stop
+    ]
+    assert future_bookings, "the last days should book visits beyond the window"
+    future_leads = {event["lead_id"] for event in future_bookings}
+    closed = {event["lead_id"] for kind in ("payment_status", "no_show") for event in _events(kind)}
+    assert not future_leads & closed
+
+
+def test_every_event_passes_the_contract_and_unknown_fields_are_kept() -> None:
+    events = list(_month())
+    result = validate_items(events, MOSCOW)
+    assert result.errors == []
+    assert len(result.rows) == len(events)
+    assert any(row["extra"] and "utm_source" in row["extra"] for row in result.rows)
+    assert {event["event"] for event in events} >= {*STANDARD_EVENTS, "manager_message"}
+    assert len(_events("appointment_cancelled")) == 1
+
+
+def test_refusals_for_missing_evening_slots_are_near_the_seed_case_and_come_from_evening_requests() -> None:
+    refusals = _events("refusal")
+    evening = [event for event in refusals if event["reason"] == EVENING_SLOTS_REASON]
+    assert 0.30 <= len(evening) / len(refusals) <= 0.45
+    assert len(Counter(event["reason"] for event in refusals)) >= 5
+    asked_evening = sum(event["intent"] == "booking.evening" for event in evening)
+    assert asked_evening / len(evening) > 0.5
+
+
+def test_demand_peaks_in_the_evening() -> None:
+    hours = Counter(_moment(event).hour for event in _events("message_received"))
+    evening = sum(hours[hour] for hour in range(17, 22))
+    morning = sum(hours[hour] for hour in range(9, 13))
+    assert evening > 2 * morning
+
+
+def test_evening_dialogs_end_in_refusal_more_often() -> None:
+    first_hour: dict[str, int] = {}
+    for event in _month():
+        if event["event"] == "message_received":
+            first_hour.setdefault(event["user_id"], _moment(event).hour)
+    refused = {event["user_id"] for event in _events("refusal")}
+
+    def refusal_rate(hours: range) -> float:
+        users = [user for user, hour in first_hour.items() if hour in hours]
+        return sum(user in refused for user in users) / len(users)
+
+    assert refusal_rate(range(17, 22)) > refusal_rate(range(9, 17))
+
+
+def test_business_events_link_to_the_dialog_of_the_same_client() -> None:
+    seen: dict[str, set[str]] = defaultdict(set)
+    crm_of: dict[str, str] = {}
+    lead_owner: dict[str, str] = {}
+    for event in _month():
+        user = event["user_id"]
+        if event["event"] in BUSINESS_EVENTS:
+            assert "message_received" in seen[user], event
+        if event["event"] == "lead_created":
+            lead_owner[event["lead_id"]] = user
+        elif "lead_id" in event:
+            assert lead_owner[event["lead_id"]] == user, event
+        elif event["event"] in ("appointment_booked", "payment_status", "no_show"):
+            pytest.fail(f"a visit without its lead: {event}")
+        if "crm_id" in event:
+            assert crm_of.setdefault(user, event["crm_id"]) == event["crm_id"]
+        elif user in crm_of and event["event"] in BUSINESS_EVENTS:
+            pytest.fail(f"crm_id lost after it was known: {event}")
+        seen[user].add(event["event"])
+
+
+def test_every_payment_follows_a_booking_of_the_same_client_at_or_after_the_visit() -> None:
+    booked: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    payments = 0
+    for event in _month():
+        if event["event"] == "appointment_booked":
+            booked[event["user_id"]].append(event)
+        elif event["event"] == "payment_status":
+            payments += 1
+            bookings = [b for b in booked[event["user_id"]] if b["lead_id"] == event["lead_id"]]
+            assert bookings, event
+            assert _moment(event) >= datetime.fromisoformat(bookings[-1]["appointment_at"])
+            assert event["status"] == "paid" and event["currency"] == "RUB"
+            assert 900 <= event["amount"] <= 3500
+    assert payments > 0
+
+
+def test_no_show_rate_and_conversions_are_realistic() -> None:
+    bookings = len(_events("appointment_booked"))
+    assert 0.05 <= len(_events("no_show")) / bookings <= 0.20
+    dialog_users = {event["user_id"] for event in _events("message_received")}
+    lead_users = {event["user_id"] for event in _events("lead_created")}
+    assert 0.45 <= len(lead_users) / len(dialog_users) <= 0.55
+    assert 0.55 <= bookings / len(_events("lead_created")) <= 0.75
+    with_crm = sum("crm_id" in event for event in _events("lead_created"))
+    assert 0.6 <= with_crm / len(_events("lead_created")) <= 0.85
+
+
+def test_scenario_v2_converts_more_dialogs_to_leads() -> None:
+    scenario = {event["user_id"]: event["scenario"] for event in _events("assistant_response")}
+    leads = {event["user_id"] for event in _events("lead_created")}
+
+    def lead_rate(name: str) -> float:
+        users = [user for user, value in scenario.items() if value == name]
+        return sum(user in leads for user in users) / len(users)
+
+    assert lead_rate("v2") > lead_rate("v1")
+
+
+def test_answers_are_mostly_fast_with_a_slow_tail() -> None:
+    times = [event["response_time_ms"] for event in _events("assistant_response")]
+    slow = sum(ms > 3000 for ms in times) / len(times)
+    assert 0.03 <= slow <= 0.10
+    assert sum(800 <= ms <= 2500 for ms in times) / len(times) > 0.85
+
+
+def test_daily_volume_and_channel_mix() -> None:
+    per_day: dict[date, set[str]] = defaultdict(set)
+    first_channel: dict[str, str] = {}
+    for event in _events("message_received"):
+        first_channel.setdefault(event["user_id"], event["channel"])
+        per_day[_moment(event).date()].add(event["user_id"])
+    channels = Counter(first_channel.values())
+    assert len(per_day) == DAYS
+    assert all(8 <= len(users) <= 28 for users in per_day.values())
+    assert channels.most_common(1)[0][0] == "telegram"
+    assert set(channels) == {"telegram", "whatsapp", "instagram", "site", "call_center"}
+
+
+def test_some_clients_come_back_and_book_again() -> None:
+    bookings = Counter(event["user_id"] for event in _events("appointment_booked"))
+    assert sum(count > 1 for count in bookings.values()) >= 3
+
+
+def test_showcase_client_has_the_whole_story() -> None:
+    events = list(_month())
+    user = pick_showcase_user(events)
+    kinds = Counter(event["event"] for event in events if event["user_id"] == user)
+    assert {"message_received", "lead_created", "appointment_booked", "payment_status"} <= set(kinds)
+    assert kinds["appointment_booked"] > 1
+
+
+def test_days_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        generate_demo_events(days=0, end=END, zone=MOSCOW)
