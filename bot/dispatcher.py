@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 
-from bot.handlers import start, strangers
+from bot.handlers import start, strangers, transport
+from bot.notify import NoticeThrottle
 from bot.settings import Settings
+from bot.telegram_sources import TelegramSourceService
 from storage.database import Database
+from storage.writer import EventWriter
 
 
-def build_dispatcher(settings: Settings, db: Database) -> Dispatcher:
-    dispatcher = Dispatcher(settings=settings, db=db)
-    # Owner routers first; whatever they do not take falls through to the strangers' refusal.
-    dispatcher.include_routers(start.router, strangers.router)
+def build_dispatcher(settings: Settings, db: Database, writer: EventWriter) -> Dispatcher:
+    sources = TelegramSourceService(
+        settings, writer, NoticeThrottle(settings.telegram.notice_interval_minutes * 60)
+    )
+    dispatcher = Dispatcher(settings=settings, db=db, sources=sources)
+    # Sources first (a source may also be an owner), then owners; the rest gets the strangers' refusal.
+    dispatcher.include_routers(transport.router, start.router, strangers.router)
     return dispatcher

@@ -69,7 +69,7 @@ async def serve(
             from bot.dispatcher import build_dispatcher
             from bot.telegram_link import TelegramLink
 
-            link = TelegramLink(settings, build_dispatcher(settings, db), state)
+            link = TelegramLink(settings, build_dispatcher(settings, db, writer), state)
             link.start()
         logger.info("LeadTrail is ready: ingest on http://%s:%d", settings.ingest.host, port)
         if on_ready is not None:

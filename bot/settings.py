@@ -34,6 +34,9 @@ class TelegramSettings(_Section):
     api_server: str = "https://api.telegram.org"
     owners: list[int] = Field(default_factory=list)
     event_channel_id: int | None = None
+    source_bots: list[int] = Field(default_factory=list)
+    source_users: list[int] = Field(default_factory=list)
+    notice_interval_minutes: float = Field(default=10.0, ge=0)
 
     @field_validator("token")
     @classmethod

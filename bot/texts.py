@@ -31,3 +31,14 @@ EVENT_LABELS = {
     "manager_message": "👩‍💼 Сообщение менеджера",
     "appointment_cancelled": "❌ Отмена записи",
 }
+
+
+def source_rejected_notice(accepted: int, rejected: int, held_back: int) -> str:
+    """Short notice to owners when a Telegram source sent something that could not be stored."""
+    text = (
+        "⚠️ <b>Источник событий в Telegram прислал данные с ошибками.</b>\n"
+        f"Принято событий: {accepted}, отклонено: {rejected}.\n"
+    )
+    if held_back:
+        text += f"Ещё сообщений с ошибками с прошлого уведомления: {held_back}.\n"
+    return text + "Отклонённое сохранено: <code>leadtrail quarantine</code> покажет, что не так."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,3 +189,34 @@ async def test_healthz(server: Server) -> None:
     async with server.http.get(f"{server.url}/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok", "storage": "ok", "telegram": "disabled"}
+
+
+async def test_locked_storage_answers_503_with_retry_after_then_recovers(tmp_path: Path) -> None:
+    settings = Settings(
+        database={"url": f"sqlite+aiosqlite:///{tmp_path / 'locked.db'}", "busy_timeout_ms": 200},
+        ingest={"tokens": [SecretStr(TOKEN)], "retry_after_seconds": 7},
+    )
+    db = await open_database(settings.database.url, settings.database.busy_timeout_ms)
+    writer = create_writer(settings, db)
+    await writer.start()
+    runner, port = await start_ingest_site(settings, db, writer, ServiceState(), port=0)
+    blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    try:
+        async with aiohttp.ClientSession() as http:
+            server = Server(f"http://127.0.0.1:{port}", db, http)
+            blocker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+            async with http.post(
+                f"{server.url}/v1/events",
+                data=orjson.dumps(SEED_EVENT),
+                headers={**AUTH, "Content-Type": "application/json"},
+            ) as response:
+                assert response.status == 503
+                assert response.headers["Retry-After"] == "7"
+            blocker.execute("ROLLBACK")
+            assert await server.post(SEED_EVENT) == (202, {"accepted": 1, "duplicates": 0})
+            assert await server.stored() == 1
+    finally:
+        blocker.close()
+        await runner.cleanup()
+        await writer.close()
+        await db.close()

@@ -98,3 +98,39 @@ async def test_ingestion_goes_on_when_telegram_is_unreachable(tmp_path: Path) ->
     log = service.log()
     assert log.count("Bot API unreachable") == 1
     assert BOT_TOKEN not in log
+
+
+async def test_sigterm_under_load_keeps_every_acknowledged_event(tmp_path: Path) -> None:
+    port = free_port()
+    config_path = config(tmp_path, port)
+    acknowledged: set[str] = set()
+    stop_sending = asyncio.Event()
+    enough_acknowledged = asyncio.Event()
+
+    async def sender(url: str, number: int) -> None:
+        headers = {"Authorization": "Bearer e2e-token", "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as http:
+            for batch in range(10_000):
+                if stop_sending.is_set():
+                    return
+                ids = [f"s{number}-{batch}-{n}" for n in range(20)]
+                body = orjson.dumps([{**SEED_EVENT, "event_id": event_id} for event_id in ids])
+                try:
+                    async with http.post(f"{url}/v1/events", data=body, headers=headers) as response:
+                        if response.status == 202:
+                            acknowledged.update(ids)
+                            if len(acknowledged) >= 2000:
+                                enough_acknowledged.set()
+                except aiohttp.ClientError:
+                    return
+
+    async with running_service(config_path, port, tmp_path / "run.log") as service:
+        senders = [asyncio.create_task(sender(service.url, n)) for n in range(8)]
+        await asyncio.wait_for(enough_acknowledged.wait(), 60)
+        assert await service.stop() == 0
+        stop_sending.set()
+        await asyncio.gather(*senders)
+    result = await asyncio.to_thread(leadtrail, "client", "tg_12345", "--json", "--config", str(config_path))
+    stored = {event["event_id"] for event in json.loads(result.stdout)["events"]}
+    assert acknowledged <= stored
+    assert len(acknowledged) >= 2000
