@@ -194,5 +194,7 @@ class ClientResolver:
                 latest[row["client_id"]] = row["name"]
         changed = {cid: name for cid, name in latest.items() if self._names.get(cid) != name}
         for client_id, name in changed.items():
-            await conn.execute(update(Client).where(Client.id == client_id).values(name=name))
+            await conn.execute(
+                update(Client).where(Client.id == client_id).values(name=name, search_name=name.casefold())
+            )
             self._names[client_id] = name

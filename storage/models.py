@@ -57,6 +57,8 @@ class Client(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime]
     name: Mapped[str | None] = mapped_column(String(256))
+    # Case-folded in Python: SQLite cannot fold Cyrillic, and owners search by part of a name.
+    search_name: Mapped[str | None] = mapped_column(String(256))
 
 
 class ClientIdentity(Base):
@@ -130,3 +132,16 @@ class QuarantinedPayload(Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     payload: Mapped[str] = mapped_column(Text)
     payload_bytes: Mapped[int] = mapped_column(Integer)
+
+
+class OwnerAudit(Base):
+    """Who of the owners looked at or did what, and when (not what they saw)."""
+
+    __tablename__ = "owner_audit"
+    __table_args__ = (Index("ix_owner_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str | None] = mapped_column(Text)

@@ -12,7 +12,7 @@ async def event_counts(session: AsyncSession) -> dict[str, int]:
     result = await session.execute(
         select(StoredEvent.event, func.count()).group_by(StoredEvent.event).order_by(func.count().desc())
     )
-    return {name: int(count) for name, count in result.tuples()}
+    return {name: int(count) for name, count in result.all()}
 
 
 async def client_count(session: AsyncSession) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,10 +28,13 @@ class ClientCard:
     event_count: int = 0
 
 
+_PHONE_LIKE = re.compile(r"^\+?[\d\s()\-]{5,}$")
+
+
 async def find_client_ids(session: AsyncSession, query: str) -> list[int]:
     """Clients known by this user id, CRM id, lead id or phone (exact match), oldest first."""
     values = {query.strip()}
-    if phone := normalize_phone(query):
+    if _PHONE_LIKE.match(query.strip()) and (phone := normalize_phone(query)):
         values.add(phone)
     result = await session.execute(
         select(ClientIdentity.client_id)
@@ -89,3 +93,61 @@ def event_fields(event: StoredEvent) -> dict[str, Any]:
     if event.extra:
         fields.update({key: value for key, value in event.extra.items() if key not in fields})
     return fields
+
+
+OUTCOME_EVENTS = (
+    "lead_created",
+    "appointment_booked",
+    "payment_status",
+    "no_show",
+    "refusal",
+    "appointment_cancelled",
+)
+
+
+async def client_channels(session: AsyncSession, client_id: int) -> list[str]:
+    result = await session.execute(
+        select(StoredEvent.channel)
+        .where(StoredEvent.client_id == client_id)
+        .distinct()
+        .order_by(StoredEvent.channel)
+    )
+    return list(result.scalars())
+
+
+async def client_outcomes(session: AsyncSession, client_id: int) -> list[StoredEvent]:
+    """The client's business events (lead, booking, payment, no-show, refusal), oldest first."""
+    result = await session.execute(
+        select(StoredEvent)
+        .where(StoredEvent.client_id == client_id, StoredEvent.event.in_(OUTCOME_EVENTS))
+        .order_by(StoredEvent.ts, StoredEvent.id)
+    )
+    return list(result.scalars())
+
+
+async def load_event(session: AsyncSession, client_id: int, event_id: int) -> StoredEvent | None:
+    """One event by its row id, only if it belongs to that client (ids in buttons can be forged)."""
+    event = await session.get(StoredEvent, event_id)
+    return event if event is not None and event.client_id == client_id else None
+
+
+def _like_pattern(fragment: str) -> str:
+    # The owner's text is plain text: LIKE's wildcards in it match themselves.
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def find_clients_by_name(
+    session: AsyncSession, fragment: str, limit: int = 10
+) -> list[tuple[int, str]]:
+    """Clients whose name contains the fragment, whatever the case (Cyrillic included)."""
+    folded = " ".join(fragment.split()).casefold()
+    if not folded:
+        return []
+    result = await session.execute(
+        select(Client.id, Client.name)
+        .where(Client.search_name.like(_like_pattern(folded), escape="\\"))
+        .order_by(Client.id.desc())
+        .limit(limit)
+    )
+    return [(client_id, name or "") for client_id, name in result.all()]

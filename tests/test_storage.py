@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from bot.events import validate_items
 from bot.ingest import ingest_items
 from storage.database import Database, migrate
-from storage.models import Client, QuarantinedPayload, StoredEvent
+from storage.models import Base, Client, QuarantinedPayload, StoredEvent
 from storage.timeline import event_fields, find_client_ids, load_card, load_events
 from storage.writer import EventWriter
 from tests.conftest import SEED_EVENT
@@ -175,3 +177,12 @@ async def test_merges_within_one_batch_leave_no_event_on_a_vanished_client(
         [client_id] = await find_client_ids(session, "tg_a")
         assert await find_client_ids(session, "ig_c") == [client_id]
         assert len(await load_events(session, client_id)) == 10
+
+
+async def test_migrations_create_exactly_the_models_schema(db: Database) -> None:
+    def differences(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(differences) == []

@@ -9,23 +9,27 @@ from aiogram.types import Message
 from bot import texts
 from bot.filters import IsOwner
 
-router = Router(name="start")
-router.message.filter(IsOwner())
 
-
-@router.message(CommandStart())
 async def start(message: Message) -> None:
     """Introduce the bot to an owner."""
     await message.answer(texts.START)
 
 
-@router.message(Command("help"))
 async def show_help(message: Message) -> None:
     """List the owner's commands."""
     await message.answer(texts.HELP)
 
 
-@router.message()
 async def unknown(message: Message) -> None:
     """Point an owner who typed something else to /help."""
     await message.answer(texts.UNKNOWN_COMMAND)
+
+
+def create_router() -> Router:
+    """A fresh router each time: a router can belong to one dispatcher only."""
+    router = Router(name="start")
+    router.message.filter(IsOwner())
+    router.message.register(start, CommandStart())
+    router.message.register(show_help, Command("help"))
+    router.message.register(unknown)
+    return router

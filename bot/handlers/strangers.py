@@ -8,16 +8,20 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import texts
 
-router = Router(name="strangers")
 
-
-@router.message(F.chat.type == ChatType.PRIVATE)
 async def refuse(message: Message) -> None:
     """Refuse a stranger's private message."""
     await message.answer(texts.STRANGER_REFUSAL)
 
 
-@router.callback_query()
 async def ignore_button(query: CallbackQuery) -> None:
     """Close a stranger's button press without revealing anything."""
     await query.answer()
+
+
+def create_router() -> Router:
+    """A fresh router each time: a router can belong to one dispatcher only."""
+    router = Router(name="strangers")
+    router.message.register(refuse, F.chat.type == ChatType.PRIVATE)
+    router.callback_query.register(ignore_button)
+    return router

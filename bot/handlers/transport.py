@@ -10,8 +10,6 @@ from aiogram.types import Message
 from bot.settings import Settings
 from bot.telegram_sources import TelegramSourceService
 
-router = Router(name="transport")
-
 
 class FromEventChannel(BaseFilter):
     """A post in ``telegram.event_channel_id``."""
@@ -39,13 +37,19 @@ class FromAllowedSource(BaseFilter):
         return looks_like_events and sender.id in settings.telegram.source_users
 
 
-@router.channel_post(FromEventChannel())
 async def channel_post(message: Message, bot: Bot, sources: TelegramSourceService) -> None:
     """Store the events of a post in the event channel."""
     await sources.ingest_message(bot, message, source="telegram:channel")
 
 
-@router.message(F.chat.type == ChatType.PRIVATE, FromAllowedSource())
 async def private_source(message: Message, bot: Bot, sources: TelegramSourceService) -> None:
     """Store the events a source bot or person sent in private."""
     await sources.ingest_message(bot, message, source="telegram:private")
+
+
+def create_router() -> Router:
+    """A fresh router each time: a router can belong to one dispatcher only."""
+    router = Router(name="transport")
+    router.channel_post.register(channel_post, FromEventChannel())
+    router.message.register(private_source, F.chat.type == ChatType.PRIVATE, FromAllowedSource())
+    return router

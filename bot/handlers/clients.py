@@ -1,0 +1,111 @@
+"""/client: find a client by any id or part of the name, then the card and the paged timeline."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+from bot.client_service import client_view, lookup_clients, timeline_page
+from bot.client_view import (
+    ClientAction,
+    ClientCallback,
+    choice_keyboard,
+    render_card,
+    render_details,
+    render_timeline_page,
+    timeline_keyboard,
+)
+from bot.filters import IsOwner
+from bot.settings import Settings
+from storage.audit import record_action
+from storage.database import Database
+
+
+async def _send_client(message: Message, db: Database, settings: Settings, client_id: int) -> None:
+    async with db.sessions() as session:
+        view = await client_view(session, client_id)
+        events = await timeline_page(session, client_id, 0) if view else []
+    if view is None:
+        await message.answer(texts.CLIENT_GONE)
+        return
+    await message.answer(render_card(view.card, view.channels, view.status, settings.tz))
+    await message.answer(
+        render_timeline_page(events, 0, view.pages, settings.tz),
+        reply_markup=timeline_keyboard(client_id, 0, view.pages),
+    )
+
+
+async def find_client(message: Message, command: CommandObject, db: Database, settings: Settings) -> None:
+    """Look a client up and show them, or offer a choice when several match."""
+    query = (command.args or "").strip()
+    if not query:
+        await message.answer(texts.CLIENT_USAGE)
+        return
+    assert message.from_user is not None
+    await record_action(db.sessions, message.from_user.id, "client", query)
+    async with db.sessions() as session:
+        matches = await lookup_clients(session, query)
+    if not matches:
+        await message.answer(texts.CLIENT_NOT_FOUND)
+    elif len(matches) == 1:
+        await _send_client(message, db, settings, matches[0].client_id)
+    else:
+        await message.answer(
+            texts.CLIENT_CHOOSE.format(count=len(matches)),
+            reply_markup=choice_keyboard([(match.client_id, match.title) for match in matches]),
+        )
+
+
+async def open_client(
+    query: CallbackQuery, callback_data: ClientCallback, db: Database, settings: Settings
+) -> None:
+    """Open the client the owner chose from several matches."""
+    await query.answer()
+    await record_action(db.sessions, query.from_user.id, "client.open", str(callback_data.client_id))
+    if isinstance(query.message, Message):
+        await _send_client(query.message, db, settings, callback_data.client_id)
+
+
+async def turn_page(
+    query: CallbackQuery, callback_data: ClientCallback, db: Database, settings: Settings
+) -> None:
+    """Show another page of the timeline in the same message."""
+    async with db.sessions() as session:
+        view = await client_view(session, callback_data.client_id)
+        page = min(max(callback_data.page, 0), view.pages - 1) if view else 0
+        events = await timeline_page(session, callback_data.client_id, page) if view else []
+    if view is None or not isinstance(query.message, Message):
+        await query.answer(texts.CLIENT_GONE)
+        return
+    await query.answer()
+    await query.message.edit_text(
+        render_timeline_page(events, page, view.pages, settings.tz),
+        reply_markup=timeline_keyboard(callback_data.client_id, page, view.pages),
+    )
+
+
+async def show_details(
+    query: CallbackQuery, callback_data: ClientCallback, db: Database, settings: Settings
+) -> None:
+    """Every field of the events on this page, extras included."""
+    async with db.sessions() as session:
+        events = await timeline_page(session, callback_data.client_id, callback_data.page)
+    await query.answer()
+    if not events or not isinstance(query.message, Message):
+        return
+    for chunk in render_details(events, settings.tz):
+        await query.message.answer(chunk)
+
+
+def create_router() -> Router:
+    """A fresh router each time: a router can belong to one dispatcher only."""
+    router = Router(name="clients")
+    router.message.filter(IsOwner())
+    router.callback_query.filter(IsOwner())
+    router.message.register(find_client, Command("client"))
+    router.callback_query.register(open_client, ClientCallback.filter(F.action == ClientAction.CARD))
+    router.callback_query.register(turn_page, ClientCallback.filter(F.action == ClientAction.PAGE))
+    router.callback_query.register(show_details, ClientCallback.filter(F.action == ClientAction.DETAILS))
+    return router

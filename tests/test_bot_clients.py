@@ -1,0 +1,132 @@
+"""/client through the real aiogram stack: search, choice, card, pages, details, and strangers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.client_service import timeline_page
+from bot.client_view import PAGE_SIZE, ClientAction, ClientCallback, render_details
+from bot.events import validate_items
+from storage.models import OwnerAudit
+from tests.bot_harness import OWNER, STRANGER, BotHarness, bot_harness
+
+HOSTILE = "</b><script>alert(1)</script> & <i>‮RTL\u200b" + "о" * 5000
+
+
+async def write(harness: BotHarness, *items: dict[str, Any]) -> None:
+    validated = validate_items(list(items), ZoneInfo("Europe/Moscow"))
+    assert validated.errors == []
+    await harness.writer.write(validated.rows)
+
+
+def event(user: str, minute: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "timestamp": f"2025-03-01T10:{minute:02d}:00+03:00",
+        "event": "message_received",
+        "user_id": user,
+        **fields,
+    }
+
+
+def buttons(call: Any) -> list[dict[str, Any]]:
+    markup = call.params.get("reply_markup") or {}
+    return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+
+async def test_client_card_timeline_pages_and_details(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        history = [
+            event("tg_1", 0, name="Гульнара Сафина", message=HOSTILE, phone="+7 917 000-11-22", utm="vk")
+        ]
+        history += [
+            event(
+                "tg_1",
+                n,
+                event="assistant_response",
+                assistant_response=f"Ответ {n}",
+                intent="booking.request",
+                confidence=0.9,
+                response_time_ms=1500,
+            )
+            for n in range(1, 10)
+        ]
+        history += [
+            event("tg_1", 20, event="lead_created", crm_id="BX_7", lead_id="L7"),
+            event("tg_1", 21, event="appointment_booked", appointment_at="2025-03-02T19:00:00"),
+            event("tg_1", 40, event="payment_status", status="paid", amount=1500),
+        ]
+        await write(harness, *history)
+
+        api.send_private_message(OWNER, "/client гульнара")
+        card, page = await api.wait_for("sendMessage", count=2, timeout=15)
+        assert "Гульнара Сафина" in card.params["text"]
+        assert "BX_7" in card.params["text"] and "79170001122" in card.params["text"]
+        assert "пришёл и оплатил" in card.params["text"] and "1 500 ₽" in card.params["text"].replace(
+            "\xa0", " "
+        )
+        text = page.params["text"]
+        assert "страница 1 из 3" in text
+        assert "&lt;/b&gt;&lt;script&gt;" in text and "<script>" not in text
+        assert len(text) <= 4096
+        assert text.count("\n\n") == PAGE_SIZE
+        for button in buttons(page):
+            assert len(button["callback_data"].encode()) <= 64
+
+        next_button = next(b for b in buttons(page) if b["text"] == "▶️")
+        api.press_button(OWNER, next_button["callback_data"])
+        [edit] = await api.wait_for("editMessageText", timeout=15)
+        assert "страница 2 из 3" in edit.params["text"]
+
+        details = ClientCallback(action=ClientAction.DETAILS, client_id=1, page=0).pack()
+        api.press_button(OWNER, details)
+        async with harness.db.sessions() as session:
+            expected_chunks = len(render_details(await timeline_page(session, 1, 0), harness.settings.tz))
+        assert expected_chunks >= 2  # the 5,000-character message does not fit one message
+        sent = await api.wait_for("sendMessage", count=2 + expected_chunks, timeout=15)
+        detail_texts = " ".join(call.params["text"] for call in sent[2:])
+        assert "utm" in detail_texts and "vk" in detail_texts
+        assert all(len(call.params["text"]) <= 4096 for call in sent)
+
+        async with harness.db.sessions() as session:
+            audit = (await session.execute(select(OwnerAudit))).scalars().all()
+        assert [(row.owner_id, row.action, row.details) for row in audit] == [(OWNER, "client", "гульнара")]
+
+
+async def test_several_matches_offer_a_choice_and_unknown_says_not_found(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        await write(harness, event("tg_1", 1, name="Айдар Галиев"), event("wa_2", 2, name="Айдар Хасанов"))
+        api.send_private_message(OWNER, "/client айдар")
+        [choice] = await api.wait_for("sendMessage", timeout=15)
+        assert "несколько клиентов (2)" in choice.params["text"]
+        assert {b["text"] for b in buttons(choice)} == {"Айдар Галиев", "Айдар Хасанов"}
+        api.press_button(OWNER, buttons(choice)[0]["callback_data"])
+        calls = await api.wait_for("sendMessage", count=3, timeout=15)
+        assert "Айдар" in calls[1].params["text"]
+
+        api.send_private_message(OWNER, "/client 100%_нет")
+        calls = await api.wait_for("sendMessage", count=4, timeout=15)
+        assert "не найден" in calls[3].params["text"]
+
+
+async def test_strangers_get_nothing_from_commands_or_forged_buttons(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        await write(harness, event("tg_1", 1, name="Секретный Клиент", message="личное"))
+        api.send_private_message(STRANGER, "/client tg_1")
+        forged = ClientCallback(action=ClientAction.PAGE, client_id=1, page=0).pack()
+        api.press_button(STRANGER, forged)
+        api.press_button(STRANGER, ClientCallback(action=ClientAction.DETAILS, client_id=1, page=0).pack())
+        [refusal] = await api.wait_for("sendMessage", timeout=15)
+        await api.wait_for("answerCallbackQuery", count=2, timeout=15)
+        assert refusal.params["chat_id"] == STRANGER
+        leaked = [
+            call for call in api.calls if "Секретный" in str(call.params) or "личное" in str(call.params)
+        ]
+        assert leaked == []
+        assert api.calls_of("editMessageText") == []
