@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 
-from bot.handlers import clients, start, strangers, transport
+from bot.handlers import audit, clients, start, strangers, transport
 from bot.notify import NoticeThrottle
 from bot.settings import Settings
 from bot.telegram_sources import TelegramSourceService
@@ -19,6 +19,10 @@ def build_dispatcher(settings: Settings, db: Database, writer: EventWriter) -> D
     dispatcher = Dispatcher(settings=settings, db=db, sources=sources)
     # Sources first (a source may also be an owner), then owners; the rest gets the strangers' refusal.
     dispatcher.include_routers(
-        transport.create_router(), clients.create_router(), start.create_router(), strangers.create_router()
+        transport.create_router(),
+        clients.create_router(),
+        audit.create_router(),
+        start.create_router(),
+        strangers.create_router(),
     )
     return dispatcher

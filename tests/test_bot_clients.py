@@ -130,3 +130,15 @@ async def test_strangers_get_nothing_from_commands_or_forged_buttons(tmp_path: P
         ]
         assert leaked == []
         assert api.calls_of("editMessageText") == []
+
+
+async def test_audit_lists_owner_actions(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        api.send_private_message(OWNER, "/client <b>кто-то</b>")
+        await api.wait_for("sendMessage", timeout=15)
+        api.send_private_message(OWNER, "/audit")
+        calls = await api.wait_for("sendMessage", count=2, timeout=15)
+        text = calls[1].params["text"]
+        assert f"{OWNER} · /client" in text
+        assert "&lt;b&gt;кто-то&lt;/b&gt;" in text
