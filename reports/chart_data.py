@@ -1,0 +1,183 @@
+"""What each chart shows, as plain immutable values.
+
+Kept apart from the renderers so that the queries, the bot and the tests build and compare chart data
+without importing matplotlib, and so a value can be handed to a worker thread without sharing state.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from itertools import accumulate
+
+WEEKDAYS = 7
+HOURS = 24
+
+# A grid of counts: WEEKDAYS rows (Monday first) of HOURS columns (local hour 0..23).
+WeekHourGrid = tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChartPeriod:
+    """The whole local days a chart covers, and the location it is limited to, for its caption."""
+
+    first_day: date
+    last_day: date
+    location: str | None = None
+
+    @classmethod
+    def from_utc(
+        cls, start_utc: datetime, end_utc: datetime, zone: tzinfo, location: str | None = None
+    ) -> ChartPeriod:
+        """The local days of ``[start_utc, end_utc)``; the end is exclusive, as in every report."""
+        if start_utc.tzinfo is None or end_utc.tzinfo is None:
+            raise ValueError("period bounds must be aware datetimes")
+        first = start_utc.astimezone(zone).date()
+        last = (end_utc - timedelta(microseconds=1)).astimezone(zone).date()
+        return cls(first, max(first, last), location)
+
+    def days(self) -> list[date]:
+        return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelData:
+    """The report's volumes in funnel order; the same definitions as the metrics, so the numbers agree."""
+
+    period: ChartPeriod
+    clients: int
+    leads: int
+    bookings: int
+    paid: int
+    no_shows: int
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.clients or self.leads or self.bookings or self.paid or self.no_shows)
+
+
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    """One local day: who wrote, what they produced, and how many writers also left a lead that day."""
+
+    day: date
+    clients: int
+    leads: int
+    bookings: int
+    clients_with_lead: int
+
+    @property
+    def conversion(self) -> float | None:
+        """Dialog → lead conversion of the day; None when nobody wrote (a gap, not a zero)."""
+        return self.clients_with_lead / self.clients if self.clients else None
+
+
+@dataclass(frozen=True, slots=True)
+class DailyTrend:
+    period: ChartPeriod
+    days: tuple[DayCounts, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(d.clients or d.leads or d.bookings for d in self.days)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyDistribution:
+    """AI answer times as (seconds, how many) pairs ascending, so the database can group equal values.
+
+    Percentiles interpolate linearly between closest ranks (numpy's default), like the report's metrics.
+    """
+
+    period: ChartPeriod
+    counts: tuple[tuple[float, int], ...]
+    sla_seconds: float = 3.0
+
+    @classmethod
+    def from_seconds(
+        cls, period: ChartPeriod, seconds: Iterable[float], sla_seconds: float = 3.0
+    ) -> LatencyDistribution:
+        grouped = Counter(float(value) for value in seconds)
+        return cls(period, tuple(sorted(grouped.items())), sla_seconds)
+
+    @property
+    def total(self) -> int:
+        return sum(count for _, count in self.counts)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total == 0
+
+    def percentile(self, share: float) -> float | None:
+        """The ``share`` (0..1) quantile; None without samples."""
+        if not 0 <= share <= 1:
+            raise ValueError("share must be within 0..1")
+        total = self.total
+        if total == 0:
+            return None
+        ends = list(accumulate(count for _, count in self.counts))
+
+        def at_rank(rank: int) -> float:
+            return self.counts[bisect_right(ends, rank)][0]
+
+        position = (total - 1) * share
+        lower = int(position)
+        low_value = at_rank(lower)
+        high_value = at_rank(min(lower + 1, total - 1))
+        return low_value + (position - lower) * (high_value - low_value)
+
+    @property
+    def over_sla_share(self) -> float | None:
+        total = self.total
+        if total == 0:
+            return None
+        return sum(count for value, count in self.counts if value > self.sla_seconds) / total
+
+
+@dataclass(frozen=True, slots=True)
+class WeekHourHeatmap:
+    """Demand (client messages) and refusals by local weekday × hour, summed over the period."""
+
+    period: ChartPeriod
+    demand: WeekHourGrid
+    refusals: WeekHourGrid
+
+    def __post_init__(self) -> None:
+        for grid in (self.demand, self.refusals):
+            if len(grid) != WEEKDAYS or any(len(row) != HOURS for row in grid):
+                raise ValueError(f"a week-hour grid must be {WEEKDAYS}×{HOURS}")
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(any(row) for row in (*self.demand, *self.refusals))
+
+
+def empty_grid() -> list[list[int]]:
+    return [[0] * HOURS for _ in range(WEEKDAYS)]
+
+
+def freeze_grid(grid: list[list[int]]) -> WeekHourGrid:
+    return tuple(tuple(row) for row in grid)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyEvent:
+    """One event of a client's history: local time, event type, and a short detail such as a reason."""
+
+    at: datetime
+    event: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientJourney:
+    client_id: int
+    name: str | None
+    events: tuple[JourneyEvent, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.events
