@@ -49,6 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("id")
     client.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    from bot.commands.report import add_report_arguments
+
+    report = _with_config(commands.add_parser("report", help="the report's numbers for a period"))
+    add_report_arguments(report)
+
+    from bot.commands.privacy import add_anonymize_arguments, add_forget_arguments
+
+    add_forget_arguments(_with_config(commands.add_parser("forget", help="erase one client on request, now")))
+    add_anonymize_arguments(
+        _with_config(commands.add_parser("anonymize", help="anonymise old events (152-FZ)"))
+    )
+
+    from bot.commands.alerts import add_alerts_arguments
+
+    add_alerts_arguments(_with_config(commands.add_parser("alerts", help="evaluate the alert rules")))
+
+    from bot.commands.jobs import add_jobs_arguments
+
+    add_jobs_arguments(_with_config(commands.add_parser("jobs", help="run a scheduled job now")))
+
     quarantine = _with_config(commands.add_parser("quarantine", help="recently rejected payloads and why"))
     quarantine.add_argument("--limit", type=int, default=20)
     quarantine.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -98,6 +118,41 @@ def cmd_client(args: argparse.Namespace, settings: Settings) -> int:
     return _run(show_client(settings, args.id, as_json=args.json))
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.report import show_report
+
+    _configure_logging(logging.WARNING)
+    return _run(show_report(settings, args))
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.privacy import run_forget
+
+    _configure_logging(logging.WARNING)
+    return _run(run_forget(settings, args))
+
+
+def cmd_anonymize(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.privacy import run_anonymize
+
+    _configure_logging(logging.WARNING)
+    return _run(run_anonymize(settings, args))
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.alerts import run_alerts_command
+
+    _configure_logging(logging.WARNING)
+    return _run(run_alerts_command(settings, args))
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.commands.jobs import run_job
+
+    _configure_logging(logging.WARNING)
+    return _run(run_job(settings, args))
+
+
 def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
     from bot.commands.quarantine import show_quarantine
 
@@ -110,6 +165,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "demo": cmd_demo,
     "ingest": cmd_ingest,
     "client": cmd_client,
+    "report": cmd_report,
+    "forget": cmd_forget,
+    "anonymize": cmd_anonymize,
+    "alerts": cmd_alerts,
+    "jobs": cmd_jobs,
     "quarantine": cmd_quarantine,
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 
-from bot.handlers import audit, clients, start, strangers, transport
+from bot.handlers import alerts, audit, clients, reports, search, start, strangers, transport
 from bot.notify import NoticeThrottle
 from bot.settings import Settings
 from bot.telegram_sources import TelegramSourceService
@@ -21,7 +21,10 @@ def build_dispatcher(settings: Settings, db: Database, writer: EventWriter) -> D
     dispatcher.include_routers(
         transport.create_router(),
         clients.create_router(),
+        reports.create_router(),
+        alerts.create_router(),
         audit.create_router(),
+        search.create_router(),
         start.create_router(),
         strangers.create_router(),
     )

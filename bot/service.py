@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
 from bot.settings import Settings
 from storage.database import Database, open_database
+from storage.search import SearchIndexer
 from storage.writer import EventWriter
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,11 @@ async def serve(
     db = await open_database(settings.database.url, settings.database.busy_timeout_ms)
     writer = create_writer(settings, db)
     await writer.start()
+    indexer = SearchIndexer(db)
+    await indexer.start()
     state = ServiceState()
     link = None
+    owner_services = None
     runner: web.AppRunner | None = None
     try:
         runner, port = await start_ingest_site(settings, db, writer, state)
@@ -71,16 +75,23 @@ async def serve(
 
             link = TelegramLink(settings, build_dispatcher(settings, db, writer), state)
             link.start()
+        if settings.telegram.owners or settings.email.owners:
+            from bot.owner_services import start_owner_services
+
+            owner_services = start_owner_services(settings, db, writer, link, state)
         logger.info("LeadTrail is ready: ingest on http://%s:%d", settings.ingest.host, port)
         if on_ready is not None:
             on_ready(port)
         await stop.wait()
         logger.info("stopping: finishing requests in flight and committing what was acknowledged")
     finally:
+        if owner_services is not None:
+            await owner_services.stop()
         if link is not None:
             await link.stop()
         if runner is not None:
             await runner.cleanup()
+        await indexer.close()
         await writer.close()
         await db.close()
         logger.info("stopped")

@@ -78,6 +78,7 @@ class IngestSettings(_Section):
 
 class ReportSettings(_Section):
     daily_at: str = "09:00"
+    daily_grace_hours: float = Field(default=6.0, ge=0, le=24)
     sla_seconds: float = Field(default=3.0, gt=0)
 
     @field_validator("daily_at")
@@ -86,6 +87,78 @@ class ReportSettings(_Section):
         if not _HHMM_RE.match(value):
             raise ValueError("must be a time like 09:00")
         return value
+
+
+class EmailSettings(_Section):
+    """SMTP for owners who want the daily report and alerts by e-mail too."""
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "leadtrail@localhost"
+    owners: list[str] = Field(default_factory=list)
+    starttls: bool = True
+    use_tls: bool = False
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("owners")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or address.startswith("@") or address.endswith("@"):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+
+class AlertSettings(_Section):
+    """Thresholds of the alert rules (issue 5). Minimum samples keep a small salon's bot from crying wolf."""
+
+    check_minutes: int = Field(default=10, ge=1, le=1440)
+    conversion_drop: float = 0.30
+    min_clients: int = Field(default=20, ge=1)
+    p_value: float = 0.01
+    no_show_rise: float = Field(default=0.30, gt=0)
+    no_show_min_bookings: int = Field(default=20, ge=1)
+    slow_ai_min_answers: int = Field(default=20, ge=1)
+    slow_ai_over_sla_share: float = 0.10
+    silence_hours: float = Field(default=2.0, gt=0, le=168)
+    silence_min_days: int = Field(default=13, ge=1, le=14)
+    silence_p_value: float = 0.001
+    ingest_errors_per_hour: int = Field(default=10, ge=1)
+    cooldown_hours: float = Field(default=6.0, ge=0)
+
+    @field_validator("conversion_drop", "p_value", "slow_ai_over_sla_share", "silence_p_value")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        # "30" meant as percent would silently disable the rule; say how to write it instead.
+        if not 0 < value < 1:
+            raise ValueError("must be a share between 0 and 1 (0.3 means 30%)")
+        return value
+
+
+class RetentionSettings(_Section):
+    """Anonymisation of old events (152-FZ). The secret is checked where it is used: nothing else needs it."""
+
+    days: int = Field(default=183, ge=1)
+    hash_secret: SecretStr | None = None
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("hash_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short key could be found by trying, and with it every phone behind a pseudonym.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (see config.example.toml for how to make one)")
+        return value
+
+    def secret_bytes(self) -> bytes:
+        if self.hash_secret is None:
+            raise ConfigError(
+                "config: retention.hash_secret is not set: anonymisation needs it "
+                "(LEADTRAIL_RETENTION__HASH_SECRET or [retention] in the config file)"
+            )
+        return self.hash_secret.get_secret_value().encode()
 
 
 class Settings(BaseSettings):
@@ -101,6 +174,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import html
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import AlertSettings
+
 START = (
     "👋 <b>LeadTrail</b> — журнал всего, что ваш ИИ-ассистент делает с клиентами.\n\n"
     "Сюда попадают все события: сообщения клиентов, ответы ассистента, заявки, записи, оплаты, неявки "
@@ -11,6 +17,10 @@ START = (
 HELP = (
     "<b>Что умеет бот</b>\n"
     "/client <i>id, телефон или имя</i> — карточка клиента и вся его лента событий\n"
+    "/search <i>слова</i> — поиск по сообщениям клиентов и ответам ассистента\n"
+    "/report <i>[период] [@точка]</i> — отчёт и графики: <code>/report</code>, <code>/report 7d</code>, "
+    "<code>/report 2025-01-01..2025-01-31</code>\n"
+    "/alerts — оповещения: правила, пороги, последние срабатывания\n"
     "/audit — кто из владельцев что смотрел\n"
     "/start — о боте\n"
     "/help — эта справка"
@@ -19,7 +29,10 @@ UNKNOWN_COMMAND = "Не знаю такой команды. Список ком�
 STRANGER_REFUSAL = "Этот бот доступен только владельцам бизнеса, которые его настроили."
 
 COMMANDS = {
+    "report": "Отчёт и графики за период",
     "client": "Карточка и лента клиента",
+    "search": "Поиск по переписке",
+    "alerts": "Оповещения и их пороги",
     "audit": "Журнал действий владельцев",
     "help": "Справка по командам",
     "start": "О боте",
@@ -80,3 +93,62 @@ ACCESS_DENIED_BUTTON = "Недоступно"
 
 AUDIT_HEADER = "🧾 <b>Журнал действий владельцев</b> (последние)"
 AUDIT_EMPTY = "Пока пусто."
+
+SEARCH_USAGE = (
+    "Что найти в переписке? Например: <code>/search стрижка вечером</code> — покажу клиентов, "
+    "в чьих сообщениях или ответах ассистента есть все эти слова."
+)
+SEARCH_NOT_FOUND = "По запросу «{query}» ничего не нашлось. Попробуйте другие слова или только их начало."
+SEARCH_FOUND = "🔎 «{query}» — клиентов: {count}, свежие совпадения сверху:"
+SEARCH_MORE = "Показаны первые {count}. Уточните запрос, чтобы увидеть остальных."
+
+REPORT_USAGE = (
+    "Не понял период «{value}». Примеры: <code>/report</code>, <code>/report 7d</code>, "
+    "<code>/report 2025-01-01..2025-01-31</code>, <code>/report 30d @Баумана</code>."
+)
+REPORT_WORKING = "Считаю отчёт…"
+REPORT_SECTIONS = {"ch": "📡 Каналы", "in": "🎯 Интенты", "rr": "↩️ Причины отказов", "ab": "🧪 A/B сценариев"}
+SECTION_TITLES = {
+    "ch": "<b>📡 По каналам</b>",
+    "in": "<b>🎯 Топ интентов ответов ИИ</b>",
+    "rr": "<b>↩️ Причины отказов</b>",
+    "ab": "<b>🧪 A/B сценариев ассистента</b> (конверсия диалог → заявка)",
+}
+BY_LOCATION = "<b>📍 По точкам</b>"
+SECTION_EMPTY = "Данных за период нет."
+AB_NEED_TWO = "Нужно хотя бы два сценария с диалогами: события должны нести поле scenario."
+AB_BETTER = "✅ {better} лучше на {points}, и это вряд ли случайность."
+AB_SAME = "Сценарии конвертируют одинаково."
+AB_NOT_ENOUGH = "⏳ Пока данных мало: нужно ещё примерно {more} диалогов, чтобы разница стала надёжной."
+
+ALERT_SUBJECT = "LeadTrail: тревога"
+
+
+def alert_resolved(rule_title: str, scope: str) -> str:
+    """The short all-clear after an alert; ``scope`` (a channel) is escaped here."""
+    where = f" ({html.escape(scope)})" if scope else ""
+    return f"✅ <b>Снова в норме:</b> {html.escape(rule_title)}{where}."
+
+
+ALERTS_HEADER = "🚨 <b>Оповещения</b>: правила, пороги и что сейчас"
+ALERTS_RECENT = "<b>Последние оповещения</b>"
+ALERTS_NONE_YET = "Пока не было."
+ALERT_MUTED = "«{rule}» заглушено до {until}"
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.0f}\u00a0%"
+
+
+def alert_thresholds(settings: AlertSettings, sla_seconds: float) -> dict[str, str]:
+    """Each rule's condition in plain words, for /alerts."""
+    return {
+        "conversion_drop": f"падение ≥ {_percent(settings.conversion_drop)} к тем же часам за 14 дней, "
+        f"от {settings.min_clients} клиентов, p < {settings.p_value}",
+        "no_show_spike": f"рост ≥ {_percent(settings.no_show_rise)} за 7 дней к 28 дням до, "
+        f"от {settings.no_show_min_bookings} записей",
+        "slow_ai": f"за час p95 > {sla_seconds:g} с или больше {_percent(settings.slow_ai_over_sla_share)} "
+        f"ответов дольше SLA, от {settings.slow_ai_min_answers} ответов",
+        "source_silent": f"канал молчит {settings.silence_hours:g} ч, хотя обычно в это время пишут",
+        "ingest_errors": f"от {settings.ingest_errors_per_hour} отклонённых событий за час",
+    }

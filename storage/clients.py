@@ -119,9 +119,12 @@ class ClientResolver:
         if unsettled:
             merged = await self._resolve_unsettled(conn, unsettled, now)
             if merged:
-                # A row settled from the cache may name a client that was just merged away.
+                # A row settled from the cache may name a client that was just merged away. Only those:
+                # SQLite may hand a merged-away id to a client created in this same batch.
+                pending = {id(row) for row in unsettled}
                 for row in rows:
-                    row["client_id"] = _survivor(merged, row["client_id"])
+                    if id(row) not in pending:
+                        row["client_id"] = _survivor(merged, row["client_id"])
         await self._update_names(conn, rows)
 
     async def _resolve_unsettled(

@@ -8,12 +8,14 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -145,3 +147,79 @@ class OwnerAudit(Base):
     owner_id: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A report or alert to deliver; kept until sent, so a Telegram outage delays it but never loses it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(256))
+    subject: Mapped[str | None] = mapped_column(String(256))
+    text: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(256))
+
+
+class OutboxAttachment(Base):
+    """A picture (chart) that goes with an outbox message, in order."""
+
+    __tablename__ = "outbox_attachments"
+    __table_args__ = (Index("ix_outbox_attachments_message", "message_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(128))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class JobRun(Base):
+    """One run of a scheduled job for one key (e.g. the daily report of one day): claimed once, ever."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "run_key", name="uq_job_runs_job_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    run_key: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class AlertState(Base):
+    """Where each alert rule stands per scope: firing or not, when it last spoke, muted until when."""
+
+    __tablename__ = "alert_state"
+    __table_args__ = (UniqueConstraint("rule", "scope", name="uq_alert_state_rule_scope"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(128))
+    firing: Mapped[bool] = mapped_column(Boolean, default=False)
+    since: Mapped[datetime | None]
+    last_sent_at: Mapped[datetime | None]
+    muted_until: Mapped[datetime | None]
+    last_value: Mapped[float | None] = mapped_column(Float)
+
+
+class AlertLogEntry(Base):
+    """Every alert and every "resolved" that was sent, for /alerts."""
+
+    __tablename__ = "alert_log"
+    __table_args__ = (Index("ix_alert_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    rule: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)

@@ -86,6 +86,10 @@ class EventWriter:
             await self._task
             self._task = None
 
+    def forget_identities(self) -> None:
+        """Drop the identity cache: a client was erased or merged outside this writer."""
+        self._resolver.forget()
+
     async def write(self, rows: list[dict[str, Any]], rejected: Sequence[Rejected] = ()) -> WriteResult:
         """Store the rows (and quarantine the rejected); returns once committed."""
         if self._closing or self._task is None:

@@ -195,9 +195,60 @@ def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+_HTML_TAGS = frozenset(
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-emoji",
+    }
+)
+_HTML_TOKEN = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>|&(?:#\d+|#x[0-9a-fA-F]+|lt|gt|amp|quot);|[<>&]"
+)
+
+
+def _check_html(text: str) -> None:
+    """Telegram's strictness: only its tags, balanced; every other <, > and & must be an entity."""
+    open_tags: list[str] = []
+    for token in _HTML_TOKEN.finditer(text):
+        if token.group(0) in "<>&":
+            raise _bad_request(
+                f"can't parse entities: unexpected {token.group(0)!r} at byte offset {token.start()}"
+            )
+        name = token.group(2)
+        if name is None:
+            continue
+        name = name.lower()
+        if name not in _HTML_TAGS:
+            raise _bad_request(f'can\'t parse entities: unsupported start tag "{name}" at {token.start()}')
+        if token.group(1):
+            if not open_tags or open_tags.pop() != name:
+                raise _bad_request(f'can\'t parse entities: unmatched end tag "{name}" at {token.start()}')
+        else:
+            open_tags.append(name)
+    if open_tags:
+        raise _bad_request(
+            f"can't parse entities: can't find end tag corresponding to start tag \"{open_tags[-1]}\""
+        )
+
+
 def _visible_text(text: str, parse_mode: Any) -> str:
-    """Approximate what Telegram stores after parsing markup (HTML tags do not count)."""
+    """What Telegram stores after parsing markup (HTML tags do not count); invalid HTML is a 400."""
     if isinstance(parse_mode, str) and parse_mode.upper() == "HTML":
+        _check_html(text)
         return html.unescape(re.sub(r"<[^>]*>", "", text))
     return text
 

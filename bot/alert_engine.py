@@ -1,0 +1,91 @@
+"""Turning the rules' verdicts into messages: once when a rule starts firing, again only after the
+cooldown, "resolved" when it stops; muted rules stay quiet. State lives in the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.settings import Settings
+from reports.alert_texts import RULE_TITLES
+from reports.alerts import AlertVerdict, evaluate_all
+from storage.alert_queries import gather_inputs
+from storage.alert_state import load_states, log_alert, new_state
+from storage.database import Database
+from storage.models import AlertState
+from storage.outbox import enqueue
+
+logger = logging.getLogger(__name__)
+
+
+class AlertEngine:
+    def __init__(self, db: Database, settings: Settings, on_enqueued: Callable[[], None]) -> None:
+        self._db = db
+        self._settings = settings
+        self._on_enqueued = on_enqueued
+
+    async def verdicts(self, now: datetime) -> list[AlertVerdict]:
+        """Every rule's verdict at ``now``, without sending anything."""
+        async with self._db.sessions() as session:
+            inputs = await gather_inputs(session, now, self._settings)
+        return evaluate_all(inputs, self._settings.alerts, self._settings.reports.sla_seconds)
+
+    async def check(self, now: datetime) -> list[str]:
+        """Evaluate, update the state and queue what must be said; returns the texts queued."""
+        verdicts = await self.verdicts(now)
+        cooldown = timedelta(hours=self._settings.alerts.cooldown_hours)
+        queued: list[str] = []
+        async with self._db.sessions() as session, session.begin():
+            states = await load_states(session)
+            for verdict in verdicts:
+                state = states.get((verdict.rule, verdict.scope)) or new_state(
+                    session, verdict.rule, verdict.scope
+                )
+                message = self._advance(state, verdict, now, cooldown)
+                if message is None:
+                    continue
+                kind, text = message
+                log_alert(session, now, verdict.rule, verdict.scope, kind, text)
+                await self._enqueue(session, text)
+                queued.append(text)
+        if queued:
+            logger.info("alerts: %d message(s) queued", len(queued))
+            self._on_enqueued()
+        return queued
+
+    @staticmethod
+    def _advance(
+        state: AlertState, verdict: AlertVerdict, now: datetime, cooldown: timedelta
+    ) -> tuple[str, str] | None:
+        state.last_value = verdict.value
+        muted = state.muted_until is not None and state.muted_until > now
+        if verdict.firing:
+            if not state.firing:
+                state.firing, state.since = True, verdict.since or now
+            if muted or (state.last_sent_at is not None and now - state.last_sent_at < cooldown):
+                return None
+            state.last_sent_at = now
+            return "alert", verdict.text
+        if not state.firing:
+            return None
+        state.firing, state.since = False, None
+        if muted or state.last_sent_at is None:
+            return None
+        return "resolved", texts.alert_resolved(RULE_TITLES.get(verdict.rule, verdict.rule), verdict.scope)
+
+    async def _enqueue(self, session: AsyncSession, text: str) -> None:
+        for owner in self._settings.telegram.owners:
+            await enqueue(session, kind="alert", channel="telegram", recipient=str(owner), text=text)
+        for address in self._settings.email.owners:
+            await enqueue(
+                session,
+                kind="alert",
+                channel="email",
+                recipient=address,
+                text=text,
+                subject=texts.ALERT_SUBJECT,
+            )

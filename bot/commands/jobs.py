@@ -1,0 +1,59 @@
+"""``leadtrail jobs run daily-report|alerts|retention``: one scheduled job now, for operators and tests.
+
+Messages are queued in the outbox; a running ``leadtrail run`` delivers them within seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+from bot.alert_engine import AlertEngine
+from bot.commands.common import opened_database
+from bot.daily_report import JOB as DAILY_REPORT_JOB
+from bot.report_render import render_report
+from bot.retention_job import RetentionJob
+from bot.settings import Settings
+from reports.periods import Period
+from storage.outbox import enqueue
+
+JOBS = ("daily-report", "alerts", "retention")
+
+
+def add_jobs_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="jobs_action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="run one scheduled job now")
+    run.add_argument("job", choices=JOBS)
+    run.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="config file")
+
+
+async def run_job(settings: Settings, args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    async with opened_database(settings) as db:
+        if args.job == "daily-report":
+            yesterday = now.astimezone(settings.tz).date() - timedelta(days=1)
+            report = await render_report(db, settings, Period(yesterday, yesterday))
+            recipients = [("telegram", str(owner)) for owner in settings.telegram.owners]
+            recipients += [("email", address) for address in settings.email.owners]
+            async with db.sessions() as session, session.begin():
+                for channel, recipient in recipients:
+                    await enqueue(
+                        session,
+                        kind=DAILY_REPORT_JOB,
+                        channel=channel,
+                        recipient=recipient,
+                        text=report.text,
+                        subject=report.subject,
+                        attachments=report.attachments,
+                    )
+            print(f"Отчёт за {yesterday:%d.%m.%Y} поставлен в очередь: получателей {len(recipients)}.")
+        elif args.job == "alerts":
+            queued = await AlertEngine(db, settings, lambda: None).check(now)
+            print(f"Оповещений поставлено в очередь: {len(queued)}.")
+        else:
+            result = await RetentionJob(db, settings).run(now)
+            if result is None:
+                print("retention.hash_secret не задан: обезличивание не выполнено.")
+                return 1
+            print(f"Обезличено событий: {result.events}, клиентов: {result.clients}.")
+    return 0

@@ -1,0 +1,119 @@
+"""``leadtrail forget ID`` and ``leadtrail anonymize``: the operator's side of 152-FZ.
+
+A running ``leadtrail run`` keeps an identity cache these commands cannot reach: after ``forget`` it may
+answer one retried request with 503 (sources retry); the nightly job in ``run`` drops its cache itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.cli import EXIT_USAGE, CommandFailed
+from bot.commands.common import opened_database
+from bot.settings import Settings
+from reports.periods import period_between
+from storage.database import Database
+from storage.retention import REQUESTED_FROM_CLI, AnonymizationReport, anonymize_before, forget_client
+from storage.timeline import find_client_ids, load_card
+
+_YES = frozenset({"y", "yes", "д", "да"})
+
+
+def add_forget_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="the client's user_id, crm_id, lead_id or phone")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def add_anonymize_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="count what would change, change nothing")
+    parser.add_argument(
+        "--before",
+        metavar="YYYY-MM-DD",
+        help="anonymise events before this local day (default: older than retention.days)",
+    )
+
+
+def _usage_error(message: str) -> int:
+    print(f"leadtrail: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+async def _describe_client(db: Database, query: str) -> str:
+    """Who would be erased, for the confirmation; CommandFailed when nobody has this id."""
+    async with db.sessions() as session:
+        client_ids = await find_client_ids(session, query)
+        cards = [card for client_id in client_ids if (card := await load_card(session, client_id))]
+    if not cards:
+        raise CommandFailed(f"no client with user_id, crm_id, lead_id or phone {query!r}")
+    return "; ".join(f"#{card.id} {card.name or 'без имени'}, событий: {card.event_count}" for card in cards)
+
+
+def _confirmed(query: str, who: str) -> bool:
+    try:
+        answer = input(f"Удалить всё о клиенте {query} ({who})? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().casefold() in _YES
+
+
+async def run_forget(settings: Settings, args: argparse.Namespace) -> int:
+    query = args.id.strip()
+    if not query:
+        return _usage_error("forget needs the client's id")
+    if not args.yes and not sys.stdin.isatty():
+        return _usage_error("forget asks for confirmation on a terminal; add --yes to erase without asking")
+    async with opened_database(settings) as db:
+        try:
+            if not args.yes and not _confirmed(query, await _describe_client(db, query)):
+                raise CommandFailed("cancelled: nothing was erased")
+            report = await forget_client(db, query, requested_by=REQUESTED_FROM_CLI)
+        except SQLAlchemyError as exc:
+            raise CommandFailed(f"cannot erase the client: {type(exc).__name__}") from None
+    if not report.clients:
+        raise CommandFailed(f"no client with user_id, crm_id, lead_id or phone {query!r}")
+    print(
+        f"Клиент удалён: событий — {report.events}, идентификаторов — {report.identities}, "
+        f"записей карантина — {report.quarantined}. В журнал записано, что удаление сделано."
+    )
+    return 0
+
+
+def anonymization_cutoff(before: str | None, settings: Settings, now: datetime) -> datetime:
+    """The local midnight that opens ``before``, else ``retention.days`` ago; ValueError when wrong."""
+    if before is None:
+        return now - timedelta(days=settings.retention.days)
+    cutoff = period_between(before, before).utc_bounds(settings.tz)[0]
+    if cutoff > now:
+        raise ValueError(f"--before {before} is in the future: that would anonymise today's events")
+    return cutoff
+
+
+def _summary(report: AnonymizationReport, settings: Settings) -> str:
+    until = report.cutoff.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    verb = "Будет обезличено" if report.dry_run else "Обезличено"
+    dropped = "будет удалено" if report.dry_run else "удалено"
+    return (
+        f"{verb} событий: {report.events}, клиентов: {report.clients}; "
+        f"{dropped} из карантина: {report.quarantined} (всё до {until}, {settings.timezone})"
+    )
+
+
+async def run_anonymize(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        cutoff = anonymization_cutoff(args.before, settings, datetime.now(UTC))
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    secret = settings.retention.secret_bytes()
+    async with opened_database(settings) as db:
+        try:
+            report = await anonymize_before(
+                db, cutoff, secret, dry_run=args.dry_run, batch_size=settings.retention.batch_size
+            )
+        except SQLAlchemyError as exc:
+            raise CommandFailed(f"cannot anonymise: {type(exc).__name__}") from None
+    print(_summary(report, settings))
+    return 0

@@ -1,0 +1,103 @@
+"""/report: the summary and the album of charts, buttons that switch the period and open sections."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatAction
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+from bot.filters import IsOwner
+from bot.report_render import load_report_data, render_report
+from bot.report_service import ReportRequest, parse_request, period_request, scenario_samples
+from bot.report_view import (
+    ReportAction,
+    ReportCallback,
+    Section,
+    render_ab,
+    render_channels,
+    render_intents,
+    render_reasons,
+    report_keyboard,
+)
+from bot.settings import Settings
+from bot.telegram_media import photo_albums
+from bot.telegram_text import escape_short
+from storage.audit import record_action
+from storage.database import Database
+
+
+async def _send_report(
+    message: Message, bot: Bot, db: Database, settings: Settings, request: ReportRequest
+) -> None:
+    await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO)
+    rendered = await render_report(db, settings, request.period, request.location)
+    await message.answer(rendered.text, reply_markup=report_keyboard(request.code, request.location))
+    for album in photo_albums(rendered.attachments):
+        await message.answer_media_group(album)
+
+
+async def report(
+    message: Message, command: CommandObject, bot: Bot, db: Database, settings: Settings
+) -> None:
+    """Send the report for the period (default: yesterday and the 7 days before) and its charts."""
+    args = (command.args or "").strip()
+    assert message.from_user is not None
+    await record_action(db.sessions, message.from_user.id, "report", args or None)
+    try:
+        request = parse_request(args, settings)
+    except ValueError:
+        await message.answer(texts.REPORT_USAGE.format(value=escape_short(args, 100)))
+        return
+    await _send_report(message, bot, db, settings, request)
+
+
+async def switch_period(
+    query: CallbackQuery, callback_data: ReportCallback, bot: Bot, db: Database, settings: Settings
+) -> None:
+    """A period button: the same report for another period."""
+    await query.answer()
+    try:
+        request = period_request(callback_data.period, settings, callback_data.location or None)
+    except ValueError:
+        return
+    await record_action(db.sessions, query.from_user.id, "report", callback_data.period)
+    if isinstance(query.message, Message):
+        await _send_report(query.message, bot, db, settings, request)
+
+
+async def open_section(
+    query: CallbackQuery, callback_data: ReportCallback, db: Database, settings: Settings
+) -> None:
+    """A section button: channels, intents, refusal reasons or the A/B of scenarios."""
+    await query.answer()
+    try:
+        request = period_request(callback_data.period, settings, callback_data.location or None)
+        section = Section(callback_data.section)
+    except ValueError:
+        return
+    if not isinstance(query.message, Message):
+        return
+    if section is Section.AB:
+        text = render_ab(await scenario_samples(db, settings, request))
+    else:
+        report_data, _ = await load_report_data(db, settings, request.period, request.location)
+        renderers = {
+            Section.CHANNELS: render_channels,
+            Section.INTENTS: render_intents,
+            Section.REASONS: render_reasons,
+        }
+        text = renderers[section](report_data)
+    await query.message.answer(text)
+
+
+def create_router() -> Router:
+    """A fresh router each time: a router can belong to one dispatcher only."""
+    router = Router(name="reports")
+    router.message.filter(IsOwner())
+    router.callback_query.filter(IsOwner())
+    router.message.register(report, Command("report"))
+    router.callback_query.register(switch_period, ReportCallback.filter(F.action == ReportAction.PERIOD))
+    router.callback_query.register(open_section, ReportCallback.filter(F.action == ReportAction.SECTION))
+    return router

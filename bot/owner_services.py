@@ -1,0 +1,59 @@
+"""What works for the owners in the background of ``leadtrail run``: delivery of the outbox and the
+scheduler (morning report, alerts). Wired here, started and stopped with the bot."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.alert_engine import AlertEngine
+from bot.daily_report import DailyReportJob
+from bot.delivery import DeliveryWorker
+from bot.email_delivery import EmailSender
+from bot.ingest_http import ServiceState
+from bot.report_render import render_report
+from bot.retention_job import RetentionJob
+from bot.scheduler import build_scheduler
+from bot.settings import Settings
+from bot.telegram_link import TelegramLink
+from storage.database import Database
+from storage.writer import EventWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OwnerServices:
+    delivery: DeliveryWorker
+    scheduler: AsyncIOScheduler
+    alerts: AlertEngine
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        await self.delivery.stop()
+
+
+def start_owner_services(
+    settings: Settings, db: Database, writer: EventWriter, link: TelegramLink | None, state: ServiceState
+) -> OwnerServices:
+    def connected_bot() -> Bot | None:
+        return link.bot if link is not None and state.telegram == "up" else None
+
+    send_email = EmailSender(settings.email) if settings.email.smtp_host else None
+    delivery = DeliveryWorker(db, connected_bot, send_email=send_email)
+    delivery.start()
+    daily = DailyReportJob(db, settings, render_report, delivery.wake)
+    alerts = AlertEngine(db, settings, delivery.wake)
+    retention = RetentionJob(db, settings, writer.forget_identities)
+    scheduler = build_scheduler(settings, daily, alerts=alerts.check, retention=retention.run)
+    scheduler.start()
+    logger.info(
+        "scheduler: daily report at %s (%s), alert check every %s min",
+        settings.reports.daily_at,
+        settings.timezone,
+        settings.alerts.check_minutes,
+    )
+    return OwnerServices(delivery, scheduler, alerts)

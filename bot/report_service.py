@@ -1,0 +1,50 @@
+"""What /report needs besides the report itself: reading the owner's arguments and the A/B samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.report_view import DEFAULT_PERIOD
+from bot.settings import Settings
+from reports.ab_test import ScenarioSample
+from reports.periods import Period, default_period, parse_period
+from storage.database import Database
+from storage.scenario_queries import scenario_conversions
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """``code`` is what the buttons carry to ask for the same period again."""
+
+    period: Period
+    code: str
+    location: str | None
+
+
+def parse_request(args: str, settings: Settings, now: datetime | None = None) -> ReportRequest:
+    """``[period] [@location]``; ValueError names what was not understood."""
+    moment = now or datetime.now(UTC)
+    words = args.split()
+    places = [word[1:] for word in words if word.startswith("@") and len(word) > 1]
+    rest = [word for word in words if not word.startswith("@")]
+    if len(rest) > 1 or len(places) > 1:
+        raise ValueError(" ".join(words))
+    location = places[0] if places else None
+    return period_request(rest[0] if rest else DEFAULT_PERIOD, settings, location, moment)
+
+
+def period_request(
+    code: str, settings: Settings, location: str | None, now: datetime | None = None
+) -> ReportRequest:
+    moment = now or datetime.now(UTC)
+    if code == DEFAULT_PERIOD:
+        return ReportRequest(default_period(moment, settings.tz), code, location)
+    return ReportRequest(parse_period(code, moment, settings.tz), code, location)
+
+
+async def scenario_samples(db: Database, settings: Settings, request: ReportRequest) -> list[ScenarioSample]:
+    start, end = request.period.utc_bounds(settings.tz)
+    async with db.sessions() as session:
+        rows = await scenario_conversions(session, start, end, request.location)
+    return [ScenarioSample(scenario, dialogs, leads) for scenario, dialogs, leads in rows]

@@ -1,0 +1,225 @@
+"""The report's metrics (design.md, "Report metrics"): pure functions from a period's raw aggregates.
+
+Nothing is rounded here; rounding happens only when a number is shown. A ratio whose denominator is zero
+is None (JSON null, shown as "—"), never 0, so "no data" never reads as "nothing converted".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import tzinfo
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reports.periods import Period
+from storage.report_queries import (
+    ANSWER,
+    BOOKING,
+    LEAD,
+    MESSAGE,
+    NO_SHOW,
+    REFUSAL,
+    Breakdown,
+    PeriodAggregates,
+    load_period_aggregates,
+)
+
+TOP_LIMIT = 10
+# by_location's key for events without a location, like the channel's default "unknown".
+NO_LOCATION = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerTimes:
+    p50: float | None
+    p95: float | None
+    over_sla_share: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """One period's metrics; ``previous`` is the period of the same length just before it."""
+
+    period: Period
+    clients: int
+    messages: int
+    ai_responses: int
+    leads: int
+    bookings: int
+    no_shows: int
+    refusals: int
+    payments_paid: int
+    revenue: float
+    conversion_dialog_to_lead: float | None
+    conversion_lead_to_booking: float | None
+    no_show_rate: float | None
+    ai_response_seconds: AnswerTimes
+    first_message_to_booking_hours_median: float | None
+    repeat_booking_share: float | None
+    by_channel: dict[str, Breakdown]
+    by_location: dict[str, Breakdown] | None
+    top_intents: list[tuple[str, int]]
+    refusal_reasons: list[tuple[str, int]]
+    location: str | None = None
+    previous: Report | None = field(default=None, compare=False)
+
+    def as_json(self) -> dict[str, Any]:
+        """The contract of ``report --json``: the design's keys in its order, then ``previous``."""
+        data: dict[str, Any] = {
+            "period": {"from": self.period.start_local.isoformat(), "to": self.period.end_local.isoformat()},
+            "clients": self.clients,
+            "messages": self.messages,
+            "ai_responses": self.ai_responses,
+            "leads": self.leads,
+            "bookings": self.bookings,
+            "no_shows": self.no_shows,
+            "refusals": self.refusals,
+            "payments_paid": self.payments_paid,
+            "revenue": self.revenue,
+            "conversion_dialog_to_lead": self.conversion_dialog_to_lead,
+            "conversion_lead_to_booking": self.conversion_lead_to_booking,
+            "no_show_rate": self.no_show_rate,
+            "ai_response_seconds": {
+                "p50": self.ai_response_seconds.p50,
+                "p95": self.ai_response_seconds.p95,
+                "over_sla_share": self.ai_response_seconds.over_sla_share,
+            },
+            "first_message_to_booking_hours": {"median": self.first_message_to_booking_hours_median},
+            "repeat_booking_share": self.repeat_booking_share,
+            "by_channel": _breakdown_json(self.by_channel),
+        }
+        if self.by_location is not None:
+            data["by_location"] = _breakdown_json(self.by_location)
+        data["top_intents"] = [[name, count] for name, count in self.top_intents]
+        data["refusal_reasons"] = [[name, count] for name, count in self.refusal_reasons]
+        if self.previous is not None:
+            data["previous"] = self.previous.as_json()
+        return data
+
+
+def _breakdown_json(groups: Mapping[str, Breakdown]) -> dict[str, dict[str, int]]:
+    return {
+        name: {"clients": counts.clients, "leads": counts.leads, "bookings": counts.bookings}
+        for name, counts in sorted(groups.items())
+    }
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation, exactly as numpy's default method.
+
+    numpy interpolates from the upper neighbour when past half-way; doing the same keeps the last bit equal.
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * (q / 100)
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    fraction = position - below
+    low, high = ordered[below], ordered[above]
+    difference = high - low
+    if fraction >= 0.5:
+        return high - difference * (1 - fraction)
+    return low + difference * fraction
+
+
+def share_over(values: Sequence[float], limit: float) -> float | None:
+    return ratio(sum(1 for value in values if value > limit), len(values))
+
+
+def top(counts: Mapping[str, int], limit: int = TOP_LIMIT) -> list[tuple[str, int]]:
+    """Count descending, then name ascending (by code point, the same on every backend)."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def has_locations(raw: PeriodAggregates) -> bool:
+    return any(name is not None for name in raw.funnel.by_location)
+
+
+def compute_period(
+    period: Period,
+    raw: PeriodAggregates,
+    *,
+    sla_seconds: float,
+    with_locations: bool,
+    location: str | None = None,
+) -> Report:
+    """One period's metrics from its aggregates; ``with_locations`` decides whether by_location is shown."""
+    count = raw.event_counts.get
+    funnel = raw.funnel
+    bookings = count(BOOKING, 0)
+    no_shows = count(NO_SHOW, 0)
+    latencies = raw.response_seconds
+    hours = [seconds / 3600 for seconds in raw.first_message_to_booking_seconds]
+    by_location = (
+        {NO_LOCATION if name is None else name: counts for name, counts in funnel.by_location.items()}
+        if with_locations
+        else None
+    )
+    return Report(
+        period=period,
+        clients=funnel.clients,
+        messages=count(MESSAGE, 0),
+        ai_responses=count(ANSWER, 0),
+        leads=count(LEAD, 0),
+        bookings=bookings,
+        no_shows=no_shows,
+        refusals=count(REFUSAL, 0),
+        payments_paid=raw.payments_paid,
+        revenue=raw.revenue,
+        conversion_dialog_to_lead=ratio(funnel.users_with_message_and_lead, funnel.clients),
+        conversion_lead_to_booking=ratio(funnel.users_with_lead_and_booking, funnel.users_with_lead),
+        no_show_rate=ratio(no_shows, bookings),
+        ai_response_seconds=AnswerTimes(
+            p50=percentile(latencies, 50),
+            p95=percentile(latencies, 95),
+            over_sla_share=share_over(latencies, sla_seconds),
+        ),
+        first_message_to_booking_hours_median=percentile(hours, 50),
+        repeat_booking_share=ratio(raw.repeat_bookings, bookings),
+        by_channel=dict(funnel.by_channel),
+        by_location=by_location,
+        top_intents=top(raw.intents),
+        refusal_reasons=top(raw.refusal_reasons),
+        location=location,
+    )
+
+
+def compute_report(
+    period: Period,
+    current: PeriodAggregates,
+    previous: PeriodAggregates,
+    *,
+    sla_seconds: float,
+    location: str | None = None,
+) -> Report:
+    """The period with its previous one; by_location appears in both when either period has locations."""
+    with_locations = has_locations(current) or has_locations(previous)
+    before = compute_period(
+        period.previous(), previous, sla_seconds=sla_seconds, with_locations=with_locations, location=location
+    )
+    now = compute_period(
+        period, current, sla_seconds=sla_seconds, with_locations=with_locations, location=location
+    )
+    return replace(now, previous=before)
+
+
+async def load_report(
+    session: AsyncSession,
+    period: Period,
+    zone: tzinfo,
+    *,
+    sla_seconds: float,
+    location: str | None = None,
+) -> Report:
+    """The one way the bot, the CLI and the scheduler get a report: two periods of SQL, then the math."""
+    current = await load_period_aggregates(session, period.utc_bounds(zone), location)
+    previous = await load_period_aggregates(session, period.previous().utc_bounds(zone), location)
+    return compute_report(period, current, previous, sla_seconds=sla_seconds, location=location)
