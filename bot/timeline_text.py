@@ -9,6 +9,7 @@ from bot.texts import EVENT_LABELS
 from storage.timeline import ClientCard
 
 _HEADLINE_FIELDS = ("timestamp", "event", "channel", "user_id", "message", "assistant_response")
+_SPEAKERS = {"client": "клиент", "manager": "менеджер", "assistant": "ассистент", "system": "система"}
 _IDENTITY_LABELS = {"user": "id в каналах", "crm": "CRM", "lead": "заявки", "phone": "телефоны"}
 
 
@@ -37,7 +38,12 @@ def render_timeline(card: ClientCard, events: list[dict[str, Any]], zone: tzinfo
         )
         for key in ("message", "assistant_response"):
             if key in fields:
-                lines.append(f"    {'клиент' if key == 'message' else 'ассистент'}: {fields[key]}")
+                speaker = (
+                    "ассистент"
+                    if key == "assistant_response"
+                    else _SPEAKERS.get(str(fields.get("actor")), "клиент")
+                )
+                lines.append(f"    {speaker}: {fields[key]}")
         details = [
             f"{key}={_value(value, zone)}" for key, value in fields.items() if key not in _HEADLINE_FIELDS
         ]

@@ -92,6 +92,11 @@ async def test_client_card_timeline_pages_and_details(tmp_path: Path) -> None:
         assert "utm" in detail_texts and "vk" in detail_texts
         assert all(len(call.params["text"]) <= 4096 for call in sent)
 
+        journey = ClientCallback(action=ClientAction.JOURNEY, client_id=1).pack()
+        api.press_button(OWNER, journey)
+        [photo] = await api.wait_for("sendPhoto", timeout=30)
+        assert next(iter(photo.files.values())).startswith(b"\x89PNG")
+
         async with harness.db.sessions() as session:
             audit = (await session.execute(select(OwnerAudit))).scalars().all()
         assert [(row.owner_id, row.action, row.details) for row in audit] == [(OWNER, "client", "гульнара")]

@@ -19,12 +19,17 @@ from bot.cli import CommandFailed
 from bot.demo.generator import generate_demo_events, pick_showcase_user
 from bot.formatting import format_int
 from bot.ingest_http import ServiceState
+from bot.report_render import load_report_data
 from bot.service import create_writer, start_ingest_site
 from bot.settings import Settings
-from bot.texts import EVENT_LABELS
 from bot.timeline_text import render_timeline
+from reports.charts import render_client_journey
+from reports.periods import Period
+from reports.report_text import render_report_text
+from storage.chart_queries import journey_data
 from storage.database import Database, open_database
-from storage.summary import client_count, event_counts
+from storage.outbox import Attachment
+from storage.summary import client_count
 from storage.timeline import event_fields, find_client_ids, load_card, load_events
 
 DB_NAME = "leadtrail-demo.db"
@@ -88,36 +93,60 @@ def _secret(value: str) -> Any:
     return SecretStr(value)
 
 
+async def _write_showcase(
+    db: Database, settings: Settings, out: Path, period: Period, showcase: str
+) -> tuple[str, list[Path], str]:
+    """The owner's report (text and charts) and one client's card, timeline and journey, as files."""
+    zone = settings.tz
+    report, charts_data = await load_report_data(db, settings, period)
+    text = render_report_text(report, sla_seconds=settings.reports.sla_seconds, as_html=False)
+    async with db.sessions() as session:
+        [client_id] = (await find_client_ids(session, showcase))[:1]
+        card = await load_card(session, client_id)
+        assert card is not None
+        timeline = render_timeline(
+            card, [event_fields(event) for event in await load_events(session, client_id)], zone
+        )
+        journey = await journey_data(session, client_id, zone)
+    attachments = await asyncio.to_thread(charts_data.render)
+    journey_png = await asyncio.to_thread(render_client_journey, journey)
+    files = [out / "report.txt", out / "client.txt"]
+    files[0].write_text(text + "\n", encoding="utf-8")
+    files[1].write_text(timeline + "\n", encoding="utf-8")
+    for item in (*attachments, Attachment("client-journey.png", journey_png)):
+        (out / item.filename).write_bytes(item.content)
+        files.append(out / item.filename)
+    return text, files, timeline
+
+
 async def run_demo(settings: Settings, out: Path, *, days: int, seed: int) -> int:
     zone = settings.tz
     end = (datetime.now(zone) - timedelta(days=1)).date()
+    first_day = end - timedelta(days=days - 1)
     events = generate_demo_events(days=days, end=end, seed=seed, zone=zone)
     url = _fresh_database_url(out)
     db = await open_database(url)
+    showcase = pick_showcase_user(events)
     try:
         accepted, duplicates, seconds = await _load(settings, db, events)
         async with db.sessions() as session:
-            counts = await event_counts(session)
             clients = await client_count(session)
-            showcase = pick_showcase_user(events)
-            client_ids = await find_client_ids(session, showcase)
-            card = await load_card(session, client_ids[0])
-            assert card is not None
-            timeline = [event_fields(event) for event in await load_events(session, card.id)]
+        report_text, files, timeline = await _write_showcase(
+            db, settings, out, Period(first_day, end), showcase
+        )
     finally:
         await db.close()
 
-    first_day = end - timedelta(days=days - 1)
     print(f"LeadTrail — демо: барбершоп «Усы», Казань, {first_day:%d.%m.%Y}–{end:%d.%m.%Y}")
     print(
         f"Отправлено через HTTP: {format_int(len(events))} событий → принято {format_int(accepted)}, "
-        f"дубликатов {format_int(duplicates)} ({seconds:.1f} с)"
+        f"дубликатов {format_int(duplicates)} ({seconds:.1f} с), клиентов: {format_int(clients)}\n"
     )
-    print(f"Клиентов: {format_int(clients)}")
-    for name, count in counts.items():
-        print(f"  {EVENT_LABELS.get(name, name)}: {format_int(count)}")
-    print(f"\nБаза демо: {out / DB_NAME}")
+    print(report_text)
     print(f"\nЛента одного клиента ({showcase}):\n")
-    print(render_timeline(card, timeline, zone))
+    print(timeline)
+    print("\nФайлы демо:")
+    for path in [out / DB_NAME, *files]:
+        print(f"  {path}")
     print(f"\nДругой клиент: LEADTRAIL_DATABASE__URL={url} leadtrail client <user_id|crm_id|телефон>")
     return 0

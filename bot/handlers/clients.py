@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot import texts
 from bot.client_service import client_view, lookup_clients, timeline_page
@@ -19,7 +21,9 @@ from bot.client_view import (
 )
 from bot.filters import IsOwner
 from bot.settings import Settings
+from reports.charts import render_client_journey
 from storage.audit import record_action
+from storage.chart_queries import journey_data
 from storage.database import Database
 
 
@@ -99,6 +103,19 @@ async def show_details(
         await query.message.answer(chunk)
 
 
+async def show_journey(
+    query: CallbackQuery, callback_data: ClientCallback, db: Database, settings: Settings
+) -> None:
+    """The client's journey on a time axis, as a picture."""
+    await query.answer()
+    async with db.sessions() as session:
+        journey = await journey_data(session, callback_data.client_id, settings.tz)
+    if not journey.events or not isinstance(query.message, Message):
+        return
+    picture = await asyncio.to_thread(render_client_journey, journey)
+    await query.message.answer_photo(BufferedInputFile(picture, filename="journey.png"))
+
+
 def create_router() -> Router:
     """A fresh router each time: a router can belong to one dispatcher only."""
     router = Router(name="clients")
@@ -108,4 +125,5 @@ def create_router() -> Router:
     router.callback_query.register(open_client, ClientCallback.filter(F.action == ClientAction.CARD))
     router.callback_query.register(turn_page, ClientCallback.filter(F.action == ClientAction.PAGE))
     router.callback_query.register(show_details, ClientCallback.filter(F.action == ClientAction.DETAILS))
+    router.callback_query.register(show_journey, ClientCallback.filter(F.action == ClientAction.JOURNEY))
     return router
