@@ -235,8 +235,8 @@ def _message_of_same_user(message: FromClause, event: FromClause) -> ColumnEleme
 async def _response_seconds(session: AsyncSession, scope: _Scope, dialect: str) -> list[float]:
     """Given response_time_ms, else seconds since the user's latest message at or before the answer.
 
-    The database returns each distinct latency once with its count: a few thousand rows instead of one
-    per answer, which is where the time went.
+    One row per answer, deliberately without GROUP BY: SQLite evaluates a grouped correlated look-up a
+    second time with a plan that scans every earlier message — quadratic in the period's size.
     """
     answer, message = events.alias("answer"), events.alias("message")
     latest_message = (
@@ -250,11 +250,8 @@ async def _response_seconds(session: AsyncSession, scope: _Scope, dialect: str) 
         (answer.c.response_time_ms.is_not(None), answer.c.response_time_ms / 1000.0),
         else_=_seconds_between(answer.c.ts, latest_message, dialect),
     )
-    latencies = select(seconds.label("seconds")).where(scope.where(answer, ANSWER)).subquery()
-    # No WHERE on the outer query: SQLite would copy the look-up into it and run it twice per answer.
-    statement = select(latencies.c.seconds, func.count()).group_by(latencies.c.seconds)
-    rows = await session.execute(statement)
-    return [float(value) for value, count in rows if value is not None for _ in range(count)]
+    rows = await session.execute(select(seconds).where(scope.where(answer, ANSWER)))
+    return [float(value) for (value,) in rows if value is not None]
 
 
 async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple[list[float], int]:

@@ -1,0 +1,119 @@
+"""Owner's view benchmark (issue 4): a 30-day report and one client's timeline on a big store.
+
+Fills a fresh SQLite file (or ``--database-url``) with ``--events`` seed-shaped events over 90 days
+for 20,000 clients through LeadTrail's own EventWriter, then times, in the same run, with medians of
+``--repeat`` runs: one plain ``SELECT count(*) FROM events`` (the baseline), the report's numbers for
+the last 30 days (with the previous 30, as /report computes them), one client's whole timeline, and
+all charts of that report (queries plus rendering).
+
+    .venv/bin/python -m bench.report [--events 1000000] [--repeat 5] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+
+from bench.common import SEED_START, Figure, Target, batched, print_table, seed_events
+from bot.events import validate_items
+from bot.report_render import load_report_data
+from bot.settings import Settings
+from reports.metrics import load_report
+from reports.periods import Period
+from storage.database import Database, open_database
+from storage.timeline import find_client_ids, load_events
+from storage.writer import EventWriter
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+SEED_DAYS = 90  # seed_events spreads the events over this many days from SEED_START
+
+
+async def fill(db: Database, events: int) -> float:
+    writer = EventWriter(db, max_batch_events=10_000)
+    await writer.start()
+    started = time.perf_counter()
+    try:
+        for batch in batched(seed_events(events, run_tag="report-bench"), 5000):
+            validated = validate_items(batch, MOSCOW)
+            await writer.write(validated.rows)
+    finally:
+        await writer.close()
+    return time.perf_counter() - started
+
+
+async def median_seconds(action: Callable[[], Awaitable[object]], repeat: int) -> float:
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        await action()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+async def run(url: str, events: int, repeat: int) -> None:
+    settings = Settings(database={"url": url})
+    db = await open_database(url)
+    try:
+        print(f"filling {events:,} events … ", end="", flush=True)
+        print(f"{await fill(db, events):.0f} s")
+        end = (SEED_START + timedelta(days=SEED_DAYS - 1)).astimezone(MOSCOW).date()
+        period = Period(end - timedelta(days=29), end)
+
+        async def count() -> object:
+            async with db.sessions() as session:
+                return (await session.execute(text("SELECT count(*) FROM events"))).scalar_one()
+
+        async def report() -> object:
+            async with db.sessions() as session:
+                return await load_report(session, period, MOSCOW, sla_seconds=3.0)
+
+        async def timeline() -> object:
+            async with db.sessions() as session:
+                [client_id] = (await find_client_ids(session, "tg_4242"))[:1]
+                return await load_events(session, client_id)
+
+        async def charts() -> object:
+            _, data = await load_report_data(db, settings, period)
+            return await asyncio.to_thread(data.render)
+
+        await charts()  # the first render also imports matplotlib; that is start-up, not a report
+        baseline = await median_seconds(count, repeat)
+        report_s = await median_seconds(report, repeat)
+        timeline_ms = await median_seconds(timeline, repeat) * 1000
+        charts_s = await median_seconds(charts, repeat)
+        figures = [
+            Figure("SELECT count(*) (baseline)", baseline * 1000, "ms", 1),
+            Figure("report, 30 days (numbers)", report_s, "s", 2, Target("<=", 1.0)),
+            Figure("client timeline", timeline_ms, "ms", 1, Target("<=", 50)),
+            Figure("all charts of a report", charts_s, "s", 2, Target("<=", 1.5)),
+        ]
+        title = f"owner's view on {events:,} events ({db.engine.dialect.name}), medians of {repeat}"
+        print_table(title, figures)
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="leadtrail-report-bench-") as folder:
+        url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        asyncio.run(run(url, args.events, args.repeat))
+
+
+if __name__ == "__main__":
+    main()
