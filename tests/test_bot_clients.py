@@ -12,6 +12,7 @@ from bot.client_service import timeline_page
 from bot.client_view import PAGE_SIZE, ClientAction, ClientCallback, render_details
 from bot.events import validate_items
 from storage.models import OwnerAudit
+from storage.timeline import find_client_ids
 from tests.bot_harness import OWNER, STRANGER, BotHarness, bot_harness
 
 HOSTILE = "</b><script>alert(1)</script> & <i>‮RTL\u200b" + "о" * 5000
@@ -147,3 +148,28 @@ async def test_audit_lists_owner_actions(tmp_path: Path) -> None:
         text = calls[1].params["text"]
         assert f"{OWNER} · /client" in text
         assert "&lt;b&gt;кто-то&lt;/b&gt;" in text
+
+
+async def test_forget_asks_then_erases_and_audits_only_the_fact(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        await write(
+            harness, event("tg_9", 1, name="Тимур Гарипов", phone="+7 917 555-44-33", message="мой адрес")
+        )
+        api.send_private_message(OWNER, "/forget tg_9")
+        [question] = await api.wait_for("sendMessage", timeout=30)
+        assert "Тимур Гарипов" in question.params["text"] and "необратимо" in question.params["text"]
+        yes = next(b for b in buttons(question) if b["text"] == "Удалить навсегда")
+        api.press_button(STRANGER, yes["callback_data"])  # a stranger's press erases nothing
+        api.press_button(OWNER, yes["callback_data"])
+        [done] = await api.wait_for("editMessageText", timeout=30)
+        assert "событий стёрто: 1" in done.params["text"]
+        async with harness.db.sessions() as session:
+            assert await find_client_ids(session, "tg_9") == []
+            audit = (
+                (await session.execute(select(OwnerAudit).where(OwnerAudit.action == "forget")))
+                .scalars()
+                .all()
+            )
+        assert [row.owner_id for row in audit] == [OWNER]
+        assert "tg_9" not in (audit[0].details or "") and "Тимур" not in (audit[0].details or "")
