@@ -17,3 +17,7 @@ async def event_counts(session: AsyncSession) -> dict[str, int]:
 
 async def client_count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(Client))).scalar_one())
+
+
+async def event_count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(StoredEvent))).scalar_one())

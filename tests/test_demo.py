@@ -24,4 +24,5 @@ def test_demo_writes_report_charts_and_a_timeline(tmp_path: Path) -> None:
     assert "Клиент #" in (out / "client.txt").read_text(encoding="utf-8")
     with sqlite3.connect(out / "leadtrail-demo.db") as db:
         stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
-    assert f"принято {stored:,}".replace(",", "\xa0") in result.stdout
+    assert f"в базе {stored:,}".replace(",", "\xa0") in result.stdout
+    assert f"доставлено {stored:,}".replace(",", "\xa0") in result.stdout

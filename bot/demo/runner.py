@@ -12,14 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import orjson
-
 from bot.cli import CommandFailed
 from bot.demo.generator import generate_demo_events, pick_showcase_user
 from bot.formatting import format_int
 from bot.ingest_http import ServiceState
 from bot.report_render import load_report_data
+from bot.sdk import EventClient
 from bot.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from bot.timeline_text import render_timeline
@@ -29,36 +27,24 @@ from reports.report_text import render_report_text
 from storage.chart_queries import journey_data
 from storage.database import Database, open_database
 from storage.outbox import Attachment
-from storage.summary import client_count
+from storage.summary import client_count, event_count
 from storage.timeline import event_fields, find_client_ids, load_card, load_events
 
 DB_NAME = "leadtrail-demo.db"
 BATCH_SIZE = 500
-SENDERS = 4
 
 
-async def _send_all(url: str, token: str, events: list[dict[str, Any]]) -> tuple[int, int]:
-    batches = [events[start : start + BATCH_SIZE] for start in range(0, len(events), BATCH_SIZE)]
-    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-    for batch in batches:
-        queue.put_nowait(batch)
-    totals = [0, 0]
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
-
-    async def sender(session: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            batch = queue.get_nowait()
-            body = b"\n".join(orjson.dumps(event) for event in batch)
-            async with session.post(url, data=body, headers=headers) as response:
-                answer = await response.json()
-                if response.status != 202:
-                    raise CommandFailed(f"demo ingest answered {response.status}: {answer}")
-            totals[0] += answer["accepted"]
-            totals[1] += answer["duplicates"]
-
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(sender(session) for _ in range(SENDERS)))
-    return totals[0], totals[1]
+async def _send_all(base_url: str, token: str, events: list[dict[str, Any]], spool: Path) -> int:
+    """Through the same EventClient a salon's assistant uses; returns how many it delivered."""
+    client = EventClient(base_url, token, spool_dir=spool, batch_size=BATCH_SIZE)
+    await client.start()
+    for event in events:
+        client.log(event)
+    delivered = await client.flush(timeout=120)
+    await client.aclose()
+    if not delivered or client.stats.rejected or client.stats.spooled:
+        raise CommandFailed(f"the demo could not deliver every event: {client.stats}")
+    return client.stats.sent
 
 
 def _fresh_database_url(out: Path) -> str:
@@ -68,7 +54,9 @@ def _fresh_database_url(out: Path) -> str:
     return f"sqlite+aiosqlite:///{(out / DB_NAME).resolve()}"
 
 
-async def _load(settings: Settings, db: Database, events: list[dict[str, Any]]) -> tuple[int, int, float]:
+async def _load(
+    settings: Settings, db: Database, events: list[dict[str, Any]], spool: Path
+) -> tuple[int, float]:
     writer = create_writer(settings, db)
     await writer.start()
     token = secrets.token_urlsafe(24)
@@ -80,11 +68,11 @@ async def _load(settings: Settings, db: Database, events: list[dict[str, Any]]) 
     runner, port = await start_ingest_site(demo_settings, db, writer, ServiceState(), port=0)
     started = time.perf_counter()
     try:
-        accepted, duplicates = await _send_all(f"http://127.0.0.1:{port}/v1/events", token, events)
+        sent = await _send_all(f"http://127.0.0.1:{port}", token, events, spool)
     finally:
         await runner.cleanup()
         await writer.close()
-    return accepted, duplicates, time.perf_counter() - started
+    return sent, time.perf_counter() - started
 
 
 def _secret(value: str) -> Any:
@@ -128,9 +116,10 @@ async def run_demo(settings: Settings, out: Path, *, days: int, seed: int) -> in
     db = await open_database(url)
     showcase = pick_showcase_user(events)
     try:
-        accepted, duplicates, seconds = await _load(settings, db, events)
+        sent, seconds = await _load(settings, db, events, out / "spool")
         async with db.sessions() as session:
             clients = await client_count(session)
+            stored = await event_count(session)
         report_text, files, timeline = await _write_showcase(
             db, settings, out, Period(first_day, end), showcase
         )
@@ -139,8 +128,9 @@ async def run_demo(settings: Settings, out: Path, *, days: int, seed: int) -> in
 
     print(f"LeadTrail — демо: барбершоп «Усы», Казань, {first_day:%d.%m.%Y}–{end:%d.%m.%Y}")
     print(
-        f"Отправлено через HTTP: {format_int(len(events))} событий → принято {format_int(accepted)}, "
-        f"дубликатов {format_int(duplicates)} ({seconds:.1f} с), клиентов: {format_int(clients)}\n"
+        f"Отправлено через EventClient и HTTP: {format_int(len(events))} событий, "
+        f"доставлено {format_int(sent)} ({seconds:.1f} с), в базе {format_int(stored)}, "
+        f"клиентов: {format_int(clients)}\n"
     )
     print(report_text)
     print(f"\nЛента одного клиента ({showcase}):\n")
