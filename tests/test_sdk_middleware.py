@@ -44,12 +44,12 @@ def salon_router() -> Router:
 
 
 @asynccontextmanager
-async def salon_bot(api: FakeBotAPI, sink: EventSink) -> AsyncIterator[Bot]:
+async def salon_bot(api: FakeBotAPI, sink: EventSink, router: Router | None = None) -> AsyncIterator[Bot]:
     """The salon's bot polling the fake Bot API, with LeadTrail registered in the documented two lines."""
     bot = Bot(BOT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
     tracker = LeadTrailTracker(sink)
     dp = Dispatcher(tracker=tracker)
-    dp.include_router(salon_router())
+    dp.include_router(router or salon_router())
     tracker.setup(dp, bot)
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False))
     try:
