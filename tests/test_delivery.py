@@ -21,6 +21,7 @@ from bot.daily_report import DailyReportJob
 from bot.delivery import DeliveryWorker
 from bot.email_delivery import EmailSender
 from bot.report_render import RenderedReport
+from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from reports.periods import Period
 from storage.database import Database, open_database
@@ -161,3 +162,29 @@ async def test_email_delivery_with_charts_against_a_local_smtp_server(db: Databa
     parts = {part.get_content_type(): part for part in mail.walk()}
     assert parts["image/png"].get_payload(decode=True) == PNG
     assert "Отчёт за 09.03.2026" in parts["text/plain"].get_payload(decode=True).decode()
+
+
+async def test_scheduler_plans_the_morning_report_in_the_local_zone_and_catches_up_at_start(
+    db: Database,
+) -> None:
+    config = settings()
+    calls: list[datetime] = []
+    called = asyncio.Event()
+
+    class Probe(DailyReportJob):
+        async def run_if_due(self, now: datetime) -> bool:
+            calls.append(now)
+            called.set()
+            return False
+
+    scheduler = build_scheduler(config, Probe(db, config, render, lambda: None))
+    scheduler.start()
+    try:
+        await asyncio.wait_for(called.wait(), 10)  # the catch-up job runs once, right away
+        job = scheduler.get_job("daily-report")
+        assert job is not None
+        local = job.next_run_time.astimezone(MOSCOW)
+        assert (local.hour, local.minute) == (9, 0)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert len(calls) == 1
