@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 from bot.settings import ConfigError, Settings, load_settings
@@ -97,80 +97,34 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return _run(run_until_signal(settings))
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo.runner import run_demo
-
-    _configure_logging(logging.WARNING)
-    return _run(run_demo(settings, Path(args.out), days=args.days, seed=args.seed))
-
-
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.ingest_file import ingest_file
-
-    _configure_logging(logging.WARNING)
-    return _run(ingest_file(settings, args.file))
-
-
-def cmd_client(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.client import show_client
-
-    _configure_logging(logging.WARNING)
-    return _run(show_client(settings, args.id, as_json=args.json))
+# Database commands: "module:function" taking (settings, args), imported only when that command runs.
+_QUIET_COMMANDS = {
+    "demo": "bot.demo.runner:run_demo",
+    "ingest": "bot.commands.ingest_file:ingest_file",
+    "client": "bot.commands.client:show_client",
+    "report": "bot.commands.report:show_report",
+    "forget": "bot.commands.privacy:run_forget",
+    "anonymize": "bot.commands.privacy:run_anonymize",
+    "alerts": "bot.commands.alerts:run_alerts_command",
+    "jobs": "bot.commands.jobs:run_job",
+    "quarantine": "bot.commands.quarantine:show_quarantine",
+}
 
 
-def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.report import show_report
+def _quiet_command(target: str) -> Callable[[argparse.Namespace, Settings], int]:
+    module, name = target.split(":")
 
-    _configure_logging(logging.WARNING)
-    return _run(show_report(settings, args))
+    def command(args: argparse.Namespace, settings: Settings) -> int:
+        function = getattr(importlib.import_module(module), name)
+        _configure_logging(logging.WARNING)
+        return _run(function(settings, args))
 
-
-def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.privacy import run_forget
-
-    _configure_logging(logging.WARNING)
-    return _run(run_forget(settings, args))
-
-
-def cmd_anonymize(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.privacy import run_anonymize
-
-    _configure_logging(logging.WARNING)
-    return _run(run_anonymize(settings, args))
-
-
-def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.alerts import run_alerts_command
-
-    _configure_logging(logging.WARNING)
-    return _run(run_alerts_command(settings, args))
-
-
-def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.jobs import run_job
-
-    _configure_logging(logging.WARNING)
-    return _run(run_job(settings, args))
-
-
-def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.commands.quarantine import show_quarantine
-
-    _configure_logging(logging.WARNING)
-    return _run(show_quarantine(settings, args.limit, as_json=args.json))
+    return command
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "run": cmd_run,
-    "demo": cmd_demo,
-    "ingest": cmd_ingest,
-    "client": cmd_client,
-    "report": cmd_report,
-    "forget": cmd_forget,
-    "anonymize": cmd_anonymize,
-    "alerts": cmd_alerts,
-    "jobs": cmd_jobs,
-    "quarantine": cmd_quarantine,
+    **{name: _quiet_command(target) for name, target in _QUIET_COMMANDS.items()},
 }
 
 

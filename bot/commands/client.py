@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import tzinfo
 from typing import Any
 
@@ -26,7 +27,8 @@ def _card_json(card: ClientCard) -> dict[str, Any]:
     }
 
 
-async def show_client(settings: Settings, query: str, *, as_json: bool) -> int:
+async def show_client(settings: Settings, args: argparse.Namespace) -> int:
+    query, as_json = args.id, args.json
     zone: tzinfo = settings.tz
     async with opened_database(settings) as db, db.sessions() as session:
         client_ids = await find_client_ids(session, query)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterator
 from itertools import islice
@@ -32,7 +33,8 @@ def _open(path: str) -> BinaryIO:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
 
 
-async def ingest_file(settings: Settings, path: str) -> int:
+async def ingest_file(settings: Settings, args: argparse.Namespace) -> int:
+    path: str = args.file
     stream = _open(path)
     accepted = duplicates = rejected = 0
     listed = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from bot.commands.common import local_iso, opened_database, print_json
 from bot.settings import Settings
 from storage.quarantine import count_rejections, recent_rejections
@@ -9,7 +11,8 @@ from storage.quarantine import count_rejections, recent_rejections
 _PREVIEW_CHARS = 300
 
 
-async def show_quarantine(settings: Settings, limit: int, *, as_json: bool) -> int:
+async def show_quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    limit, as_json = args.limit, args.json
     zone = settings.tz
     async with opened_database(settings) as db, db.sessions() as session:
         total = await count_rejections(session)

@@ -5,6 +5,7 @@ No token and no network: the ingest server listens on 127.0.0.1 for the duration
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import secrets
 import time
@@ -107,7 +108,8 @@ async def _write_showcase(
     return text, files, timeline
 
 
-async def run_demo(settings: Settings, out: Path, *, days: int, seed: int) -> int:
+async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
+    out, days, seed = Path(args.out), args.days, args.seed
     zone = settings.tz
     end = (datetime.now(zone) - timedelta(days=1)).date()
     first_day = end - timedelta(days=days - 1)
