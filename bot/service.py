@@ -1,7 +1,7 @@
 """``leadtrail run``: HTTP ingest, the writer and the bot in one asyncio process (the composition root).
 
-Shutdown order keeps the promise of every acknowledgement: stop the bot, stop taking HTTP requests and
-let the ones in flight finish, commit what the writer still holds, then close the database.
+Shutdown order keeps the promise of every acknowledgement: stop the bot, commit what the writer holds
+(requests arriving meanwhile get 503 + Retry-After), let the requests in flight finish, close the database.
 """
 
 from __future__ import annotations
@@ -89,10 +89,12 @@ async def serve(
             await owner_services.stop()
         if link is not None:
             await link.stop()
+        # The writer first: it commits what it holds while the listener still answers newcomers 503
+        # (WriterClosed), so senders retry instead of meeting a closed port mid-request.
+        await writer.close()
         if runner is not None:
             await runner.cleanup()
         await indexer.close()
-        await writer.close()
         await db.close()
         logger.info("stopped")
 

@@ -104,6 +104,7 @@ async def test_sigterm_under_load_keeps_every_acknowledged_event(tmp_path: Path)
     port = free_port()
     config_path = config(tmp_path, port)
     acknowledged: set[str] = set()
+    refusals: list[tuple[int, str | None]] = []
     stop_sending = asyncio.Event()
     enough_acknowledged = asyncio.Event()
 
@@ -121,6 +122,8 @@ async def test_sigterm_under_load_keeps_every_acknowledged_event(tmp_path: Path)
                             acknowledged.update(ids)
                             if len(acknowledged) >= 2000:
                                 enough_acknowledged.set()
+                        else:
+                            refusals.append((response.status, response.headers.get("Retry-After")))
                 except aiohttp.ClientError:
                     return
 
@@ -134,3 +137,5 @@ async def test_sigterm_under_load_keeps_every_acknowledged_event(tmp_path: Path)
     stored = {event["event_id"] for event in json.loads(result.stdout)["events"]}
     assert acknowledged <= stored
     assert len(acknowledged) >= 2000
+    # While draining, newcomers are told to come back later, never given another error.
+    assert all(status == 503 and retry_after for status, retry_after in refusals)
