@@ -63,8 +63,8 @@ from bench.common import (
 )
 from bot.events import Event, to_row
 from bot.settings import DatabaseSettings, IngestSettings
-from storage.database import _sqlite_pragmas
-from storage.event_insert import EVENT_COLUMNS, _sqlite_values
+from storage.database import sqlite_pragmas
+from storage.event_insert import EVENT_COLUMNS, sqlite_values
 from tests.processes import clean_env, free_port, write_config
 
 QUICK_EVENTS = 100_000
@@ -198,7 +198,7 @@ async def http_ingest(
 def open_sqlite(path: Path) -> sqlite3.Connection:
     """Autocommit mode (transactions are explicit) with exactly the pragmas ``leadtrail`` sets."""
     conn = sqlite3.connect(path, isolation_level=None)
-    _sqlite_pragmas(DatabaseSettings().busy_timeout_ms)(conn, None)
+    sqlite_pragmas(DatabaseSettings().busy_timeout_ms)(conn, None)
     return conn
 
 
@@ -255,7 +255,7 @@ def stored_rows(events: int, run_tag: str) -> Iterator[list[tuple[Any, ...]]]:
             row = to_row(Event.model_validate(item), UTC)
             row["client_id"] = client_ids.setdefault(row["user_id"], len(client_ids) + 1)
             row["received_at"] = received_at
-            rows.append(_sqlite_values(row))
+            rows.append(sqlite_values(row))
         yield rows
 
 

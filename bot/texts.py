@@ -151,7 +151,8 @@ def alert_thresholds(settings: AlertSettings, sla_seconds: float) -> dict[str, s
         f"от {settings.no_show_min_bookings} записей",
         "slow_ai": f"за час p95 > {sla_seconds:g} с или больше {_percent(settings.slow_ai_over_sla_share)} "
         f"ответов дольше SLA, от {settings.slow_ai_min_answers} ответов",
-        "source_silent": f"канал молчит {settings.silence_hours:g} ч, хотя обычно в это время пишут",
+        "source_silent": f"канал (или все вместе) молчит {settings.silence_hours:g} ч, хотя в эти часы "
+        f"писали в {settings.silence_min_days} из 14 дней, а шанс такой тишины < {settings.silence_p_value}",
         "ingest_errors": f"от {settings.ingest_errors_per_hour} отклонённых событий за час",
     }
 

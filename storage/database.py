@@ -41,7 +41,7 @@ class Database:
         await self.engine.dispose()
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+def sqlite_pragmas(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -64,7 +64,7 @@ def create_engine(url: str, busy_timeout_ms: int = 5000) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_directory(url)
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas(busy_timeout_ms))
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

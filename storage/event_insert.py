@@ -34,7 +34,7 @@ def sqlite_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
+def sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
     values = list(_row_values(row))
     for position in _DATETIME_POSITIONS:
         moment: datetime | None = values[position]
@@ -47,7 +47,7 @@ def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
 
 async def _insert_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
     last_id = (await conn.execute(select(func.max(StoredEvent.id)))).scalar_one() or 0
-    result = await conn.exec_driver_sql(_SQLITE_INSERT, [_sqlite_values(row) for row in rows])
+    result = await conn.exec_driver_sql(_SQLITE_INSERT, [sqlite_values(row) for row in rows])
     if result.rowcount == len(rows):
         return {row["event_id"] for row in rows}
     # Some were duplicates: the new rows are exactly those past the rowid that was last before the insert.
