@@ -43,6 +43,7 @@ from storage.report_queries import (
     PAYMENT,
     REFUSAL,
     load_period_aggregates,
+    one_if,
 )
 
 # A channel quiet for longer is taken as closed, not down: its verdict goes away.
@@ -90,10 +91,6 @@ def _tagged(
     return select(window.label("window"), *columns).where(*conditions).subquery("tagged")
 
 
-def _one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
-
-
 async def _conversion(session: AsyncSession, now: datetime, zone: tzinfo) -> RateComparison:
     """Clients who wrote, and of them those with a lead, per day-long window; the history is summed.
 
@@ -105,8 +102,8 @@ async def _conversion(session: AsyncSession, now: datetime, zone: tzinfo) -> Rat
     per_user = (
         select(
             tagged.c.window,
-            func.max(_one_if(tagged.c.event == MESSAGE)).label("wrote"),
-            func.max(_one_if(tagged.c.event == LEAD)).label("led"),
+            func.max(one_if(tagged.c.event == MESSAGE)).label("wrote"),
+            func.max(one_if(tagged.c.event == LEAD)).label("led"),
         )
         .group_by(tagged.c.window, tagged.c.user_id)
         .subquery("per_user")

@@ -111,7 +111,7 @@ def _seconds_between(
     return cast(extract("epoch", later) - extract("epoch", earlier), Float)
 
 
-def _one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
@@ -122,9 +122,9 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
             events.c.user_id,
             events.c.channel,
             events.c.location,
-            func.max(_one_if(events.c.event == MESSAGE)).label("wrote"),
-            func.sum(_one_if(events.c.event == LEAD)).label("leads"),
-            func.sum(_one_if(events.c.event == BOOKING)).label("bookings"),
+            func.max(one_if(events.c.event == MESSAGE)).label("wrote"),
+            func.sum(one_if(events.c.event == LEAD)).label("leads"),
+            func.sum(one_if(events.c.event == BOOKING)).label("bookings"),
         )
         .where(scope.where(events, MESSAGE, LEAD, BOOKING))
         .group_by(events.c.user_id, events.c.channel, events.c.location)
@@ -133,8 +133,8 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
     users = (
         select(
             func.max(groups.c.wrote).label("wrote"),
-            func.max(_one_if(groups.c.leads > 0)).label("led"),
-            func.max(_one_if(groups.c.bookings > 0)).label("booked"),
+            func.max(one_if(groups.c.leads > 0)).label("led"),
+            func.max(one_if(groups.c.bookings > 0)).label("booked"),
         )
         .group_by(groups.c.user_id)
         .subquery("per_user")
@@ -276,7 +276,7 @@ async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple
     )
     statement = (
         select(
-            _seconds_between(booking.c.ts, first_message, dialect), _one_if(booking.c.ts > first_booking.c.ts)
+            _seconds_between(booking.c.ts, first_message, dialect), one_if(booking.c.ts > first_booking.c.ts)
         )
         .select_from(booking.join(first_booking, first_booking.c.user_id == booking.c.user_id))
         .where(scope.where(booking, BOOKING))
