@@ -35,7 +35,8 @@ def ev(
 
 EVENTS = [
     # 10 March, telegram. A writes (the message arrives twice), gets an answer, a lead, a booking, pays,
-    # then does not come; B writes three times (once just before local midnight) and refuses; D only has a lead.
+    # then does not come; B writes three times (once just before local midnight) and refuses;
+    # D only has a lead.
     ev("a1", "tg_a", "10T10:00:00", "message_received", crm_id="BX_1", message="Хочу на стрижку"),
     ev("a1", "tg_a", "10T10:00:00", "message_received", crm_id="BX_1", message="Хочу на стрижку"),
     ev("a2", "tg_a", "10T10:01:00", "assistant_response", intent="booking.request"),
@@ -57,10 +58,20 @@ EVENTS = [
     ev("c2", "wa_c", "10T09:30:00", "lead_created", channel="whatsapp"),
 ]
 
-COLUMNS = (
-    "clients messages ai_responses leads bookings no_shows refusals payments_paid revenue "
-    "conversion_dialog_to_lead conversion_lead_to_booking no_show_rate"
-).split()
+COLUMNS = [
+    "clients",
+    "messages",
+    "ai_responses",
+    "leads",
+    "bookings",
+    "no_shows",
+    "refusals",
+    "payments_paid",
+    "revenue",
+    "conversion_dialog_to_lead",
+    "conversion_lead_to_booking",
+    "no_show_rate",
+]
 
 # Counted by hand from EVENTS, in Moscow time.
 EXPECTED_MOSCOW = {
