@@ -29,6 +29,11 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_body_bytes=settings.ingest.max_body_bytes,
         local_zone=settings.tz,
         retry_after_seconds=settings.ingest.retry_after_seconds,
+        metrics_token=(
+            settings.ingest.metrics_token.get_secret_value().encode()
+            if settings.ingest.metrics_token
+            else None
+        ),
     )
 
 
