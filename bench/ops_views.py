@@ -6,7 +6,7 @@ none. Then, on the filled file, medians of ``--repeat`` runs: ``SELECT count(*) 
 baseline), the whole ``daily_metrics`` view, its last 30 days, and ``events_flat`` for one day. The
 observer's own CPU time per batch is measured apart too: slice timings on a shared machine are noisy.
 
-    .venv/bin/python -m bench.ops_views [--events 200000] [--repeat 5]
+    .venv/bin/python -m bench.ops_views [--events 100000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ async def run(folder: Path, events: int, repeat: int) -> None:
         observer_ms = observer_seconds_per_batch(repeat) * 1000
         write_ms = plain_s / events * BATCH * 1000
         timings = {
-            name: await median_seconds(lambda sql=sql: query(observed, sql), repeat)  # type: ignore[misc]
+            name: await median_seconds(lambda sql=sql: query(observed, sql), repeat)
             for name, sql in (
                 ("count", "SELECT count(*) FROM events"),
                 ("daily", "SELECT * FROM daily_metrics"),
@@ -129,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="leadtrail-ops-bench-") as folder:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
+import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from bot.events import validate_items
 from storage.bi_views import set_bi_zone
@@ -15,6 +19,7 @@ from storage.database import Database, open_database
 from storage.models import BiSettings
 from storage.report_queries import Breakdown, load_period_aggregates
 from storage.writer import EventWriter
+from tests.conftest import _fresh_postgres_database
 from tests.processes import leadtrail, write_config
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -167,3 +172,44 @@ async def test_a_command_points_the_views_at_the_configured_zone(tmp_path: Path)
     finally:
         await db.close()
     assert (zone.timezone, zone.utc_offset_minutes) == ("Asia/Yekaterinburg", 300)
+
+
+async def test_the_readme_bi_role_reads_the_views_but_not_the_tables(postgres_url: str) -> None:
+    """The GRANTs the README gives, run as written, on a fresh PostgreSQL database."""
+    url = make_url(await _fresh_postgres_database(postgres_url))
+    db = await open_database(url.render_as_string(hide_password=False))
+    role = f"leadtrail_bi_{uuid.uuid4().hex[:8]}"
+    try:
+        async with db.engine.begin() as conn:
+            for statement in (
+                f"CREATE ROLE {role} LOGIN PASSWORD 'long-random-password'",
+                f'GRANT CONNECT ON DATABASE "{url.database}" TO {role}',
+                f"GRANT USAGE ON SCHEMA public TO {role}",
+                f"GRANT SELECT ON daily_metrics, events_flat TO {role}",
+                f"ALTER ROLE {role} SET default_transaction_read_only = on",
+            ):
+                await conn.execute(text(statement))
+        writer = EventWriter(db)
+        await writer.start()
+        try:
+            await store(writer)
+        finally:
+            await writer.close()
+        bi = await asyncpg.connect(
+            host=url.host, port=url.port, user=role, password="long-random-password", database=url.database
+        )
+        try:
+            assert await bi.fetchval("SELECT sum(messages) FROM daily_metrics") == 6
+            assert await bi.fetchval("SELECT count(*) FROM events_flat") == len(EVENTS) - 1
+            for table in ("events", "clients", "client_identities"):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await bi.fetchval(f"SELECT count(*) FROM {table}")
+            with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+                await bi.execute("CREATE TEMP TABLE t (x int)")
+        finally:
+            await bi.close()
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"DROP OWNED BY {role}"))
+            await conn.execute(text(f"DROP ROLE {role}"))
+        await db.close()
