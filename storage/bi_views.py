@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,8 +28,15 @@ def utc_offset_minutes(zone: ZoneInfo, now: datetime | None = None) -> int:
 
 
 async def set_bi_zone(conn: AsyncConnection, zone: ZoneInfo, now: datetime | None = None) -> bool:
-    """Point the views at ``zone``; writes only when it changed (returns whether it did)."""
+    """Point the views at ``zone``; writes only when it changed (returns whether it did).
+
+    Read first: every command calls this, and on SQLite even an UPDATE that matches nothing would wait
+    for the write lock that ``leadtrail run`` holds while committing.
+    """
     offset = utc_offset_minutes(zone, now)
+    current = (await conn.execute(select(BiSettings.timezone, BiSettings.utc_offset_minutes))).one_or_none()
+    if current is not None and tuple(current) == (zone.key, offset):
+        return False
     result = await conn.execute(
         update(BiSettings)
         .where(

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
@@ -14,13 +15,17 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from sqlalchemy import func, select
 
+from bot.events import validate_items
 from bot.ingest_http import ServiceState
 from bot.ingest_metrics import OWNER_OUTBOX, OutboxDepth
 from bot.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from storage import outbox
 from storage.database import Database, open_database
+from storage.models import StoredEvent
+from storage.writer import CommittedBatch, EventWriter
 from tests.conftest import SEED_EVENT
 from tests.processes import free_port
 
@@ -194,3 +199,19 @@ def _registry(collector: OutboxDepth) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(collector)
     return registry
+
+
+async def test_a_failing_observer_does_not_fail_the_write(writer: EventWriter, db: Database) -> None:
+    seen: list[CommittedBatch] = []
+
+    def broken(batch: CommittedBatch) -> None:
+        seen.append(batch)
+        raise RuntimeError("observer bug")
+
+    writer.observe(broken)
+    rows = validate_items([SEED_EVENT, SEED_EVENT], ZoneInfo("Europe/Moscow")).rows
+    result = await writer.write(rows)
+    assert (result.accepted, result.duplicates) == (1, 1)
+    assert [(len(batch.rows), len(batch.new_rows)) for batch in seen] == [(2, 1)]
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(StoredEvent)) == 1
