@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -10,6 +11,8 @@ import orjson
 
 from bot.events import FieldError, validate_items
 from storage.writer import EventWriter, Rejected
+
+_CHANNEL_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 @dataclass(slots=True)
@@ -27,6 +30,14 @@ class IngestOutcome:
         if self.errors:
             body["errors"] = [error.as_dict() for error in self.errors]
         return body
+
+
+def _channel_of(item: Any) -> str:
+    """The channel a rejected item names, if it looks like one; else "unknown" (a bounded metric label)."""
+    channel = item.get("channel") if isinstance(item, dict) else None
+    if isinstance(channel, str) and _CHANNEL_LABEL.fullmatch(channel):
+        return channel
+    return "unknown"
 
 
 def _payload_text(item: Any) -> str:
@@ -47,7 +58,9 @@ async def ingest_items(
     for error in validated.errors:
         by_index.setdefault(error.index, []).append({"field": error.field, "message": error.message})
     rejected = [
-        Rejected(source=source, payload=_payload_text(item), errors=by_index[index])
+        Rejected(
+            source=source, payload=_payload_text(item), errors=by_index[index], channel=_channel_of(item)
+        )
         for index, item in validated.rejected
     ]
     result = await writer.write(validated.rows, rejected)

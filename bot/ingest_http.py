@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from bot.ingest import ingest_items
+from bot.ingest_metrics import IngestMetrics
 from bot.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
 from storage.database import Database, StorageUnavailable
 from storage.writer import EventWriter, Rejected
@@ -34,12 +36,14 @@ class IngestConfig:
     max_body_bytes: int
     local_zone: tzinfo
     retry_after_seconds: int
+    metrics_token: bytes | None = None
 
 
 DB_KEY = web.AppKey("db", Database)
 WRITER_KEY = web.AppKey("writer", EventWriter)
 CONFIG_KEY = web.AppKey("ingest_config", IngestConfig)
 STATE_KEY = web.AppKey("state", ServiceState)
+METRICS_KEY = web.AppKey("metrics", IngestMetrics)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -110,6 +114,16 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "storage": "ok", "telegram": state.telegram})
 
 
+async def get_metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus text format; behind a bearer token only when ``ingest.metrics_token`` is set."""
+    token = request.app[CONFIG_KEY].metrics_token
+    if token is not None and not _token_known(request.headers.get("Authorization"), (token,)):
+        return _error(401, "missing or wrong token: send 'Authorization: Bearer <ingest.metrics_token>'")
+    metrics = request.app[METRICS_KEY]
+    await metrics.outboxes.refresh()
+    return await make_aiohttp_handler(metrics.registry)(request)
+
+
 def create_ingest_app(
     db: Database, writer: EventWriter, config: IngestConfig, state: ServiceState | None = None
 ) -> web.Application:
@@ -121,4 +135,9 @@ def create_ingest_app(
     app[STATE_KEY] = state or ServiceState()
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
+    metrics = IngestMetrics(db)
+    writer.observe(metrics.on_commit)
+    app[METRICS_KEY] = metrics
+    app.middlewares.append(metrics.time_ingest)
+    app.router.add_get("/metrics", get_metrics)
     return app

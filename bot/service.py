@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
 from bot.settings import Settings
+from storage.bi_views import sync_bi_zone
 from storage.database import Database, open_database
 from storage.search import SearchIndexer
 from storage.writer import EventWriter
@@ -28,6 +29,11 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_body_bytes=settings.ingest.max_body_bytes,
         local_zone=settings.tz,
         retry_after_seconds=settings.ingest.retry_after_seconds,
+        metrics_token=(
+            settings.ingest.metrics_token.get_secret_value().encode()
+            if settings.ingest.metrics_token
+            else None
+        ),
     )
 
 
@@ -57,6 +63,7 @@ async def serve(
     settings: Settings, stop: asyncio.Event, on_ready: Callable[[int], None] | None = None
 ) -> None:
     db = await open_database(settings.database.url, settings.database.busy_timeout_ms)
+    await sync_bi_zone(db, settings.tz)
     writer = create_writer(settings, db)
     await writer.start()
     indexer = SearchIndexer(db)

@@ -74,6 +74,7 @@ class IngestSettings(_Section):
     batch_max_wait_ms: float = Field(default=2.0, ge=0)
     quarantine_max_rows: int = Field(default=10_000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
+    metrics_token: SecretStr | None = None
 
 
 class ReportSettings(_Section):

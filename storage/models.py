@@ -223,3 +223,13 @@ class AlertLogEntry(Base):
     scope: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
+
+
+class BiSettings(Base):
+    """The zone the BI views (storage/bi_views.py) count local days in: one row (id 1), set on start."""
+
+    __tablename__ = "bi_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    timezone: Mapped[str] = mapped_column(String(64))
+    utc_offset_minutes: Mapped[int] = mapped_column(Integer)

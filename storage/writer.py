@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,19 @@ class Rejected:
     source: str
     payload: str
     errors: list[dict[str, Any]]
+    channel: str = "unknown"  # as the payload gave it, for per-channel counts (/metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBatch:
+    """What one transaction stored, told to observers (such as /metrics) after the commit."""
+
+    rows: list[dict[str, Any]]  # every valid row offered, duplicates included
+    new_rows: list[dict[str, Any]]  # the rows that were stored (first of each new event_id)
+    rejected: list[Rejected]
+
+
+BatchObserver = Callable[[CommittedBatch], None]
 
 
 @dataclass(slots=True)
@@ -73,6 +86,11 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches_committed = 0
+        self._observers: list[BatchObserver] = []
+
+    def observe(self, observer: BatchObserver) -> None:
+        """Call ``observer`` after each commit; it must be quick, and its errors are only logged."""
+        self._observers.append(observer)
 
     async def start(self) -> None:
         if self._task is None:
@@ -135,7 +153,7 @@ class EventWriter:
 
     async def _commit_batch(self, batch: list[_Job]) -> None:
         try:
-            results = await self._commit(batch)
+            results, committed = await self._commit(batch)
         except SQLAlchemyError as exc:
             self._resolver.forget()
             if len(batch) > 1 and not _is_unavailable(exc):
@@ -155,11 +173,21 @@ class EventWriter:
                     job.done.set_exception(StorageUnavailable(f"writer failed: {exc!r}"))
             raise
         self.batches_committed += 1
+        self._tell_observers(committed)
         for job, result in zip(batch, results, strict=True):
             if not job.done.done():
                 job.done.set_result(result)
 
-    async def _commit(self, batch: list[_Job]) -> list[WriteResult]:
+    def _tell_observers(self, committed: CommittedBatch | None) -> None:
+        if committed is None:
+            return
+        for observer in self._observers:
+            try:
+                observer(committed)
+            except Exception:
+                logger.exception("a write observer failed; the events are stored all the same")
+
+    async def _commit(self, batch: list[_Job]) -> tuple[list[WriteResult], CommittedBatch | None]:
         now = datetime.now(UTC)
         first_owner: dict[str, int] = {}
         unique_rows: list[dict[str, Any]] = []
@@ -179,7 +207,15 @@ class EventWriter:
         accepted = [0] * len(batch)
         for event_id in inserted:
             accepted[first_owner[event_id]] += 1
-        return [WriteResult(accepted[n], len(job.rows) - accepted[n]) for n, job in enumerate(batch)]
+        results = [WriteResult(accepted[n], len(job.rows) - accepted[n]) for n, job in enumerate(batch)]
+        committed = None
+        if self._observers:
+            committed = CommittedBatch(
+                rows=[row for job in batch for row in job.rows],
+                new_rows=[row for row in unique_rows if row["event_id"] in inserted],
+                rejected=rejected,
+            )
+        return results, committed
 
     async def _quarantine(self, conn: AsyncConnection, rejected: list[Rejected], now: datetime) -> None:
         await conn.execute(

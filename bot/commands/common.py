@@ -12,6 +12,7 @@ import orjson
 
 from bot.cli import CommandFailed
 from bot.settings import Settings
+from storage.bi_views import sync_bi_zone
 from storage.database import Database, StorageUnavailable, open_database
 
 
@@ -22,6 +23,7 @@ async def opened_database(settings: Settings) -> AsyncIterator[Database]:
     except StorageUnavailable as exc:
         raise CommandFailed(f"cannot open the database: {exc}") from None
     try:
+        await sync_bi_zone(db, settings.tz)
         yield db
     finally:
         await db.close()

@@ -25,6 +25,7 @@ from bot.timeline_text import render_timeline
 from reports.charts import render_client_journey
 from reports.periods import Period
 from reports.report_text import render_report_text
+from storage.bi_views import sync_bi_zone
 from storage.chart_queries import journey_data
 from storage.database import Database, open_database
 from storage.outbox import Attachment
@@ -116,6 +117,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     events = generate_demo_events(days=days, end=end, seed=seed, zone=zone)
     url = _fresh_database_url(out)
     db = await open_database(url)
+    await sync_bi_zone(db, zone)
     showcase = pick_showcase_user(events)
     try:
         sent, seconds = await _load(settings, db, events, out / "spool")
