@@ -40,7 +40,10 @@ def create_bot(settings: Settings) -> Bot:
     token = settings.telegram.token
     if token is None:
         raise ValueError("telegram.token is not set")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram.api_server))
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram.api_server),
+        timeout=settings.telegram.request_timeout_seconds,
+    )
     return Bot(
         token.get_secret_value(), session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
     )

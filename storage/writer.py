@@ -73,6 +73,9 @@ class EventWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches_committed = 0
+        # Monotonic time of the first failed commit of the current storage outage; None while writes work.
+        # Read by the owners' alarm (bot.storage_alarm): the database itself cannot carry that news.
+        self.failing_since: float | None = None
 
     async def start(self) -> None:
         if self._task is None:
@@ -136,7 +139,8 @@ class EventWriter:
     async def _commit_batch(self, batch: list[_Job]) -> None:
         try:
             results = await self._commit(batch)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            # OSError: a disk error (EFBIG, EIO, EROFS) the driver did not wrap; storage, not the data.
             self._resolver.forget()
             if len(batch) > 1 and not _is_unavailable(exc):
                 # One job's data broke the transaction; commit the others on their own.
@@ -144,6 +148,8 @@ class EventWriter:
                     await self._commit_batch([job])
                 return
             failure = _as_failure(exc)
+            if _is_unavailable(exc) and self.failing_since is None:
+                self.failing_since = asyncio.get_running_loop().time()
             for job in batch:
                 if not job.done.done():
                     job.done.set_exception(failure)
@@ -155,6 +161,7 @@ class EventWriter:
                     job.done.set_exception(StorageUnavailable(f"writer failed: {exc!r}"))
             raise
         self.batches_committed += 1
+        self.failing_since = None
         for job, result in zip(batch, results, strict=True):
             if not job.done.done():
                 job.done.set_result(result)
@@ -205,12 +212,13 @@ class EventWriter:
         await conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
 
 
-def _is_unavailable(exc: SQLAlchemyError) -> bool:
-    if isinstance(exc, OperationalError):
+def _is_unavailable(exc: SQLAlchemyError | OSError) -> bool:
+    """Storage trouble (locked, disk full, read-only, I/O error, connection lost), not one job's bad data."""
+    if isinstance(exc, OperationalError | OSError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def _as_failure(exc: SQLAlchemyError) -> StorageUnavailable:
+def _as_failure(exc: SQLAlchemyError | OSError) -> StorageUnavailable:
     logger.error("storage write failed: %s", type(exc).__name__, exc_info=exc)
     return StorageUnavailable(f"storage write failed: {type(exc).__name__}")

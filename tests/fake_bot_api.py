@@ -302,6 +302,7 @@ class FakeBotAPI:
         self._named_chats: dict[str, int] = {}
         self._uploads: dict[str, tuple[bytes, JSON]] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._hangs: dict[str, list[float]] = {}
         self._allowed_updates: set[str] | None = None
         self._update_ids = itertools.count(1)
         self._last_update_id = 0
@@ -451,6 +452,20 @@ class FakeBotAPI:
         fault = _Fault(status=status, description=description, parameters=parameters, remaining=times)
         self._faults.setdefault(method.lower(), []).append(fault)
 
+    def hang_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds``, then answer 504 without doing them.
+
+        Longer than the client's timeout, this is a Telegram that hangs: the client gives up, and the
+        message must not count as sent.
+        """
+        self._hangs.setdefault(method.lower(), []).extend([seconds] * times)
+
+    async def _hang(self, call: Call) -> None:
+        queue = self._hangs.get(call.method.lower())
+        if queue:
+            await asyncio.sleep(queue.pop(0))
+            raise TelegramError(504, "Gateway Timeout")
+
     def block_chat(self, chat_id: ChatId) -> None:
         """Simulate a user who blocked the bot: sends/edits to that chat answer 403."""
         self.blocked_chats.add(chat_id)
@@ -563,6 +578,7 @@ class FakeBotAPI:
         self.calls.append(call)
         self._calls_changed.set()
         try:
+            await self._hang(call)
             self._check_faults(call)
             result = await handler(call)
         except TelegramError as error:
