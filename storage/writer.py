@@ -222,6 +222,6 @@ def _is_unavailable(exc: SQLAlchemyError | OSError) -> bool:
 def _as_failure(exc: SQLAlchemyError | OSError) -> StorageUnavailable:
     # The driver's own words ("database is locked", "disk I/O error"), never the exception's text or
     # traceback: SQLAlchemy puts the statement's parameters there, i.e. the clients' messages.
-    reason = getattr(exc, "orig", None) or exc
-    logger.error("storage write failed: %s: %s", type(exc).__name__, (str(reason).splitlines() or [""])[0][:200])
+    reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:200]
+    logger.error("storage write failed: %s: %s", type(exc).__name__, reason)
     return StorageUnavailable(f"storage write failed: {type(exc).__name__}")
