@@ -134,3 +134,31 @@ async def running_service(
         if pump is not None:
             await pump
         log.close()
+
+
+# Another program (a backup, a DB browser) holding SQLite's write lock until told on stdin.
+_LOCKER = (
+    "import sqlite3, sys\n"
+    "conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)\n"
+    "conn.execute('BEGIN IMMEDIATE')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "conn.execute('ROLLBACK')\n"
+)
+
+
+@asynccontextmanager
+async def sqlite_write_lock(db_path: Path) -> AsyncIterator[None]:
+    """Hold the write lock of a SQLite file from another process for the ``async with`` block."""
+    locker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _LOCKER, str(db_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert locker.stdin is not None and locker.stdout is not None
+    try:
+        assert await asyncio.wait_for(locker.stdout.readline(), 60) == b"locked\n"
+        yield
+    finally:
+        if locker.returncode is None:
+            locker.stdin.write(b"release\n")
+            await locker.stdin.drain()
+        await asyncio.wait_for(locker.wait(), 60)

@@ -12,7 +12,6 @@ import asyncio
 import resource
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
@@ -25,7 +24,7 @@ import pytest
 
 from bot import fault_texts
 from tests.fake_bot_api import FakeBotAPI
-from tests.processes import RunningService, free_port, running_service, write_config
+from tests.processes import RunningService, free_port, running_service, sqlite_write_lock, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +32,6 @@ BOT_TOKEN = "123456:TEST-token_abcdefghijklmnopqrstu"
 TOKEN = "storage-faults"
 OWNERS = (1001, 1002)
 RETRY_AFTER = "3"
-# Held until told on stdin: another program (a backup, a DB browser) holding SQLite's write lock.
-LOCKER = (
-    "import sqlite3, sys\n"
-    "conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n"
-    "conn.execute('BEGIN IMMEDIATE')\n"
-    "print('locked', flush=True)\n"
-    "sys.stdin.readline()\n"
-    "conn.execute('ROLLBACK')\n"
-)
 
 
 def ignore_sigxfsz() -> None:
@@ -152,17 +142,7 @@ async def test_locked_then_full_storage_answers_503_recovers_and_tells_owners_on
 async def locked_by_another_process(
     service: RunningService, sender: Sender, api: FakeBotAPI, db_path: Path
 ) -> None:
-    locker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        LOCKER,
-        str(db_path),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert locker.stdin is not None and locker.stdout is not None
-    try:
-        assert await asyncio.wait_for(locker.stdout.readline(), 30) == b"locked\n"
+    async with sqlite_write_lock(db_path):
         refused = [event(f"locked-{n}") for n in range(3)]
         for body in refused:
             assert await sender.post(body) == (503, RETRY_AFTER)
@@ -171,10 +151,6 @@ async def locked_by_another_process(
             "each owner told once that events cannot be stored",
         )
         assert not set(stored(db_path)) & {body["event_id"] for body in refused}
-    finally:
-        locker.stdin.write(b"release\n")
-        await locker.stdin.drain()
-        await asyncio.wait_for(locker.wait(), 30)
     for body in refused:
         await sender.post_until_accepted(body)
     await wait_until(
