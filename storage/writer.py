@@ -212,11 +212,23 @@ class EventWriter:
         await conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
 
 
+# PostgreSQL's SQLSTATEs of storage trouble: connection (08), disk full / out of resources (53), shutdown
+# (57), I/O error (58), read-only transaction (25006), lock not available (55P03). asyncpg's errors reach
+# SQLAlchemy as plain DBAPIErrors, so the code is what tells them from one job's bad data.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+_UNAVAILABLE_SQLSTATES = ("25006", "55P03")
+
+
 def _is_unavailable(exc: SQLAlchemyError | OSError) -> bool:
     """Storage trouble (locked, disk full, read-only, I/O error, connection lost), not one job's bad data."""
-    if isinstance(exc, OperationalError | OSError):
+    if isinstance(exc, OperationalError | OSError):  # SQLite: locked, full, read-only, disk I/O error
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES) or sqlstate in _UNAVAILABLE_SQLSTATES:
+        return True
+    return exc.connection_invalidated
 
 
 def _as_failure(exc: SQLAlchemyError | OSError) -> StorageUnavailable:
