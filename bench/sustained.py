@@ -118,9 +118,10 @@ class Poster:
 
 
 async def _paced(poster: Poster, size: int, interval: float, until: float, latencies: list[float]) -> None:
-    """Post on a fixed schedule (a random phase first); behind schedule, post at once."""
+    """Post on a fixed schedule (a random phase first); behind schedule, post at once; stop at ``until``
+    either way, so a server slower than the rate shows as lower throughput, not as a longer run."""
     moment = time.perf_counter() + random.uniform(0, interval)
-    while moment < until:
+    while moment < until and time.perf_counter() < until:
         delay = moment - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
