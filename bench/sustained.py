@@ -54,6 +54,12 @@ def rss_bytes(pid: int, field_name: str = "VmRSS") -> int:
     raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], share: float) -> float:
     """Linear interpolation between closest ranks (numpy's default), in the values' unit."""
     if not values:
@@ -79,6 +85,7 @@ class SustainedOutcome:
     rss_start: int = 0
     rss_end: int = 0
     rss_peak: int = 0
+    server_cpu_seconds: float = 0.0  # during the load: near ``seconds`` means the server had a whole core
     exit_code: int | None = None
 
     def error(self, kind: str, detail: str) -> None:
@@ -158,6 +165,7 @@ async def run_sustained(
                 await poster.post(body, count, outcome.baseline_latencies)
             outcome.acknowledged_before_load = outcome.acknowledged
             outcome.rss_start = rss_bytes(server.process.pid)
+            cpu_before = cpu_seconds(server.process.pid)
             started = time.perf_counter()
             until = started + seconds
             tasks = [
@@ -169,6 +177,7 @@ async def run_sustained(
             await asyncio.gather(*tasks)
             outcome.seconds = time.perf_counter() - started
             outcome.rss_end = rss_bytes(server.process.pid)
+            outcome.server_cpu_seconds = cpu_seconds(server.process.pid) - cpu_before
             outcome.rss_peak = rss_bytes(server.process.pid, "VmHWM")
         outcome.exit_code = await server.stop()
     with closing(sqlite3.connect(db_path)) as conn:
@@ -212,6 +221,10 @@ def report(args: argparse.Namespace, outcome: SustainedOutcome, load: float) -> 
         f"checks: {outcome.stored:,} events stored, {outcome.acknowledged:,} acknowledged"
         f" · mean single latency {mean:.1f} ms · server exit code {outcome.exit_code}"
         f" · load average at start {load:.2f}"
+    )
+    print(
+        f"server CPU during the load: {outcome.server_cpu_seconds / outcome.seconds:.0%} of one core"
+        f" (well under 100% with high latency: the machine, not the server, was the limit)"
     )
     if outcome.errors:
         print(f"errors: {dict(outcome.errors)}; first: {outcome.first_error}")
