@@ -18,6 +18,7 @@ from bot.report_render import render_report
 from bot.retention_job import RetentionJob
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
+from bot.storage_alarm import StorageAlarm
 from bot.telegram_link import TelegramLink
 from storage.database import Database
 from storage.writer import EventWriter
@@ -30,10 +31,13 @@ class OwnerServices:
     delivery: DeliveryWorker
     scheduler: AsyncIOScheduler
     alerts: AlertEngine
+    storage_alarm: StorageAlarm | None = None
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         await self.delivery.stop()
+        if self.storage_alarm is not None:
+            await self.storage_alarm.stop()
 
 
 def start_owner_services(
@@ -56,4 +60,12 @@ def start_owner_services(
         settings.timezone,
         settings.alerts.check_minutes,
     )
-    return OwnerServices(delivery, scheduler, alerts)
+    storage_alarm = StorageAlarm(
+        writer,
+        settings.telegram.owners,
+        connected_bot,
+        after_seconds=settings.ingest.storage_alarm_after_seconds,
+        repeat_seconds=settings.telegram.notice_interval_minutes * 60,
+    )
+    storage_alarm.start()
+    return OwnerServices(delivery, scheduler, alerts, storage_alarm)

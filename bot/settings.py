@@ -37,6 +37,7 @@ class TelegramSettings(_Section):
     source_bots: list[int] = Field(default_factory=list)
     source_users: list[int] = Field(default_factory=list)
     notice_interval_minutes: float = Field(default=10.0, ge=0)
+    request_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("token")
     @classmethod
@@ -75,6 +76,7 @@ class IngestSettings(_Section):
     quarantine_max_rows: int = Field(default=10_000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
     metrics_token: SecretStr | None = None
+    storage_alarm_after_seconds: float = Field(default=30.0, ge=0)
 
 
 class ReportSettings(_Section):

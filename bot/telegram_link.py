@@ -17,7 +17,7 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError
-from aiogram.methods import TelegramMethod
+from aiogram.methods import GetMe, GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import BotCommand
 
@@ -40,14 +40,21 @@ def create_bot(settings: Settings) -> Bot:
     token = settings.telegram.token
     if token is None:
         raise ValueError("telegram.token is not set")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram.api_server))
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram.api_server),
+        timeout=settings.telegram.request_timeout_seconds,
+    )
     return Bot(
         token.get_secret_value(), session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
     )
 
 
 class _LinkStateMiddleware(BaseRequestMiddleware):
-    """Marks Telegram up or down from every Bot API call, polling included."""
+    """Marks Telegram up from every Bot API call, and down only from the link's own calls (getMe, polling).
+
+    One failed send (a hung upload, a 5xx for one chat) says nothing about Telegram as a whole; marking
+    the link down for it would hold back every other owner's message until the next poll.
+    """
 
     def __init__(self, link: TelegramLink) -> None:
         self._link = link
@@ -61,7 +68,8 @@ class _LinkStateMiddleware(BaseRequestMiddleware):
         try:
             response = await make_request(bot, method)
         except _UNREACHABLE as exc:
-            self._link.mark_down(exc)
+            if isinstance(method, GetMe | GetUpdates):
+                self._link.mark_down(exc)
             raise
         self._link.mark_up()
         return response

@@ -91,6 +91,9 @@ class EventWriter:
     def observe(self, observer: BatchObserver) -> None:
         """Call ``observer`` after each commit; it must be quick, and its errors are only logged."""
         self._observers.append(observer)
+        # Monotonic time of the first failed commit of the current storage outage; None while writes work.
+        # Read by the owners' alarm (bot.storage_alarm): the database itself cannot carry that news.
+        self.failing_since: float | None = None
 
     async def start(self) -> None:
         if self._task is None:
@@ -154,7 +157,8 @@ class EventWriter:
     async def _commit_batch(self, batch: list[_Job]) -> None:
         try:
             results, committed = await self._commit(batch)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            # OSError: a disk error (EFBIG, EIO, EROFS) the driver did not wrap; storage, not the data.
             self._resolver.forget()
             if len(batch) > 1 and not _is_unavailable(exc):
                 # One job's data broke the transaction; commit the others on their own.
@@ -162,6 +166,8 @@ class EventWriter:
                     await self._commit_batch([job])
                 return
             failure = _as_failure(exc)
+            if _is_unavailable(exc) and self.failing_since is None:
+                self.failing_since = asyncio.get_running_loop().time()
             for job in batch:
                 if not job.done.done():
                     job.done.set_exception(failure)
@@ -174,6 +180,7 @@ class EventWriter:
             raise
         self.batches_committed += 1
         self._tell_observers(committed)
+        self.failing_since = None
         for job, result in zip(batch, results, strict=True):
             if not job.done.done():
                 job.done.set_result(result)
@@ -241,12 +248,28 @@ class EventWriter:
         await conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
 
 
-def _is_unavailable(exc: SQLAlchemyError) -> bool:
-    if isinstance(exc, OperationalError):
+# PostgreSQL's SQLSTATEs of storage trouble: connection (08), disk full / out of resources (53), shutdown
+# (57), I/O error (58), read-only transaction (25006), lock not available (55P03). asyncpg's errors reach
+# SQLAlchemy as plain DBAPIErrors, so the code is what tells them from one job's bad data.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+_UNAVAILABLE_SQLSTATES = ("25006", "55P03")
+
+
+def _is_unavailable(exc: SQLAlchemyError | OSError) -> bool:
+    """Storage trouble (locked, disk full, read-only, I/O error, connection lost), not one job's bad data."""
+    if isinstance(exc, OperationalError | OSError):  # SQLite: locked, full, read-only, disk I/O error
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES) or sqlstate in _UNAVAILABLE_SQLSTATES:
+        return True
+    return exc.connection_invalidated
 
 
-def _as_failure(exc: SQLAlchemyError) -> StorageUnavailable:
-    logger.error("storage write failed: %s", type(exc).__name__, exc_info=exc)
+def _as_failure(exc: SQLAlchemyError | OSError) -> StorageUnavailable:
+    # The driver's own words ("database is locked", "disk I/O error"), never the exception's text or
+    # traceback: SQLAlchemy puts the statement's parameters there, i.e. the clients' messages.
+    reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:200]
+    logger.error("storage write failed: %s: %s", type(exc).__name__, reason)
     return StorageUnavailable(f"storage write failed: {type(exc).__name__}")

@@ -155,6 +155,7 @@ class _Fault:
     description: str
     parameters: JSON | None
     remaining: int
+    chat_id: ChatId | None = None  # only calls to this chat fail; None: any call of the method
 
 
 class TelegramError(Exception):
@@ -302,6 +303,7 @@ class FakeBotAPI:
         self._named_chats: dict[str, int] = {}
         self._uploads: dict[str, tuple[bytes, JSON]] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._hangs: dict[str, list[tuple[float, ChatId | None]]] = {}
         self._allowed_updates: set[str] | None = None
         self._update_ids = itertools.count(1)
         self._last_update_id = 0
@@ -436,8 +438,10 @@ class FakeBotAPI:
         description: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        chat_id: ChatId | None = None,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` (``"*"`` = any method) fail like Telegram does."""
+        """Make the next ``times`` calls of ``method`` (``"*"`` = any method) fail like Telegram does;
+        with ``chat_id``, only calls to that chat (whatever order a client sends in)."""
         parameters: JSON | None = None
         if status == HTTPStatus.TOO_MANY_REQUESTS and retry_after is None:
             retry_after = 1
@@ -448,8 +452,24 @@ class FakeBotAPI:
                 description = f"Too Many Requests: retry after {retry_after}"
             else:
                 description = _DEFAULT_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase
-        fault = _Fault(status=status, description=description, parameters=parameters, remaining=times)
+        fault = _Fault(status, description, parameters, remaining=times, chat_id=chat_id)
         self._faults.setdefault(method.lower(), []).append(fault)
+
+    def hang_next(self, method: str, seconds: float, times: int = 1, chat_id: ChatId | None = None) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds``, then answer 504 without doing them.
+
+        Longer than the client's timeout, this is a Telegram that hangs: the client gives up, and the
+        message must not count as sent.
+        """
+        self._hangs.setdefault(method.lower(), []).extend([(seconds, chat_id)] * times)
+
+    async def _hang(self, call: Call) -> None:
+        queue = self._hangs.get(call.method.lower(), [])
+        for hang in queue:
+            if hang[1] is None or hang[1] == call.params.get("chat_id"):
+                queue.remove(hang)
+                await asyncio.sleep(hang[0])
+                raise TelegramError(504, "Gateway Timeout")
 
     def block_chat(self, chat_id: ChatId) -> None:
         """Simulate a user who blocked the bot: sends/edits to that chat answer 403."""
@@ -563,6 +583,7 @@ class FakeBotAPI:
         self.calls.append(call)
         self._calls_changed.set()
         try:
+            await self._hang(call)
             self._check_faults(call)
             result = await handler(call)
         except TelegramError as error:
@@ -581,12 +602,13 @@ class FakeBotAPI:
 
     def _check_faults(self, call: Call) -> None:
         for key in (call.method.lower(), "*"):
-            queue = self._faults.get(key)
-            if queue:
-                fault = queue[0]
+            queue = self._faults.get(key, [])
+            chat_id = call.params.get("chat_id")
+            fault = next((f for f in queue if f.chat_id is None or f.chat_id == chat_id), None)
+            if fault is not None:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
-                    queue.pop(0)
+                    queue.remove(fault)
                 raise TelegramError(fault.status, fault.description, fault.parameters)
         chat_id = call.params.get("chat_id")
         if (

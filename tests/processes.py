@@ -10,11 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 
@@ -85,9 +85,21 @@ class RunningService:
         return self.process.returncode
 
 
+async def _pump(source: asyncio.StreamReader, log: IO[bytes]) -> None:
+    while chunk := await source.read(65536):
+        log.write(chunk)
+        log.flush()
+
+
 @asynccontextmanager
-async def running_service(config_path: Path, port: int, log_path: Path) -> AsyncIterator[RunningService]:
+async def running_service(
+    config_path: Path, port: int, log_path: Path, *, preexec_fn: Callable[[], None] | None = None
+) -> AsyncIterator[RunningService]:
+    """``preexec_fn`` runs in the child before ``exec`` (e.g. to ignore SIGXFSZ); with it the child's log
+    goes through a pipe that this process writes to ``log_path``, so a file-size limit put on the child
+    (``resource.prlimit``) limits its database, not its log."""
     log = open(log_path, "wb")  # noqa: ASYNC230, SIM115 - the child's log, closed in the finally below
+    output: int | IO[bytes] = log if preexec_fn is None else asyncio.subprocess.PIPE
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -95,10 +107,12 @@ async def running_service(config_path: Path, port: int, log_path: Path) -> Async
         "run",
         "--config",
         str(config_path),
-        stdout=log,
-        stderr=log,
+        stdout=output,
+        stderr=asyncio.subprocess.STDOUT if preexec_fn is not None else log,
         env=clean_env(),
+        preexec_fn=preexec_fn,
     )
+    pump = None if process.stdout is None else asyncio.create_task(_pump(process.stdout, log))
     service = RunningService(process, f"http://127.0.0.1:{port}", log_path)
     try:
         deadline = time.monotonic() + 30
@@ -117,4 +131,34 @@ async def running_service(config_path: Path, port: int, log_path: Path) -> Async
         if process.returncode is None:
             process.kill()
             await process.wait()
+        if pump is not None:
+            await pump
         log.close()
+
+
+# Another program (a backup, a DB browser) holding SQLite's write lock until told on stdin.
+_LOCKER = (
+    "import sqlite3, sys\n"
+    "conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)\n"
+    "conn.execute('BEGIN IMMEDIATE')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "conn.execute('ROLLBACK')\n"
+)
+
+
+@asynccontextmanager
+async def sqlite_write_lock(db_path: Path) -> AsyncIterator[None]:
+    """Hold the write lock of a SQLite file from another process for the ``async with`` block."""
+    locker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _LOCKER, str(db_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert locker.stdin is not None and locker.stdout is not None
+    try:
+        assert await asyncio.wait_for(locker.stdout.readline(), 60) == b"locked\n"
+        yield
+    finally:
+        if locker.returncode is None:
+            locker.stdin.write(b"release\n")
+            await locker.stdin.drain()
+        await asyncio.wait_for(locker.wait(), 60)
