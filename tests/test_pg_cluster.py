@@ -105,10 +105,9 @@ async def test_two_processes_share_one_postgresql(tmp_path: Path, postgres_url: 
                 )
             )
         )
-        roles = sorted([(await service.healthz())["scheduler"] for service in services])
-        assert roles == ["leader", "standby"], [service.log() for service in services]
-        leader = next(s for s in services if (await s.healthz())["scheduler"] == "leader")
-        standby = next(s for s in services if s is not leader)
+        roles = [(await service.healthz())["scheduler"] for service in services]
+        assert sorted(roles) == ["leader", "standby"], [service.log() for service in services]
+        leader, standby = services if roles[0] == "leader" else services[::-1]
 
         db = await open_database(url)
         try:
