@@ -61,7 +61,8 @@ class Leadership:
                 await task
         if self._leader:
             self._leader = False
-            await self._on_demoted()
+            # Shutdown must go on to commit what the writer holds, whatever stopping the duties raised.
+            await self._guard("stopping", self._on_demoted)
         await self._lock.release()
 
     async def _keep(self) -> None:
