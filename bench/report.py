@@ -59,7 +59,7 @@ async def median_seconds(action: Callable[[], Awaitable[object]], repeat: int) -
     return statistics.median(timings)
 
 
-async def run(url: str, events: int, repeat: int) -> None:
+async def run(url: str, events: int, repeat: int) -> list[Figure]:
     settings = Settings(database={"url": url})
     db = await open_database(url)
     try:
@@ -98,6 +98,7 @@ async def run(url: str, events: int, repeat: int) -> None:
         ]
         title = f"owner's view on {events:,} events ({db.engine.dialect.name}), medians of {repeat}"
         print_table(title, figures)
+        return figures  # bench.backends prints them beside another backend's
     finally:
         await db.close()
 

@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine = _with_config(commands.add_parser("quarantine", help="recently rejected payloads and why"))
     quarantine.add_argument("--limit", type=int, default=20)
     quarantine.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    from bot.commands.doctor import add_doctor_arguments
+
+    doctor = _with_config(commands.add_parser("doctor", help="check the setup and say what to fix"))
+    add_doctor_arguments(doctor)
     return parser
 
 
@@ -108,7 +113,11 @@ _QUIET_COMMANDS = {
     "alerts": "bot.commands.alerts:run_alerts_command",
     "jobs": "bot.commands.jobs:run_job",
     "quarantine": "bot.commands.quarantine:show_quarantine",
+    "doctor": "bot.commands.doctor:run_doctor",
 }
+
+# Commands that report a config which does not load as their own finding (taking (args, error)), not exit 2.
+_CONFIG_ERROR_REPORTERS = {"doctor": "bot.commands.doctor:config_failed"}
 
 
 def _quiet_command(target: str) -> Callable[[argparse.Namespace, Settings], int]:
@@ -134,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         return COMMANDS[args.command](args, settings)
     except ConfigError as exc:
+        if (reporter := _CONFIG_ERROR_REPORTERS.get(args.command)) is not None:
+            module, name = reporter.split(":")
+            return int(getattr(importlib.import_module(module), name)(args, exc))
         print(f"leadtrail: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except CommandFailed as exc:

@@ -27,6 +27,7 @@ class ServiceState:
     """What ``/healthz`` reports besides storage; the bot part updates ``telegram``."""
 
     telegram: str = "disabled"
+    scheduler: str = "off"
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -109,9 +110,12 @@ async def healthz(request: web.Request) -> web.Response:
         await request.app[DB_KEY].ping()
     except StorageUnavailable:
         return web.json_response(
-            {"status": "down", "storage": "down", "telegram": state.telegram}, status=503
+            {"status": "down", "storage": "down", "telegram": state.telegram, "scheduler": state.scheduler},
+            status=503,
         )
-    return web.json_response({"status": "ok", "storage": "ok", "telegram": state.telegram})
+    return web.json_response(
+        {"status": "ok", "storage": "ok", "telegram": state.telegram, "scheduler": state.scheduler}
+    )
 
 
 async def get_metrics(request: web.Request) -> web.StreamResponse:

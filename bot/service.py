@@ -14,6 +14,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
+from bot.leadership import start_leadership
 from bot.settings import Settings
 from storage.bi_views import sync_bi_zone
 from storage.database import Database, open_database
@@ -70,7 +71,7 @@ async def serve(
     await indexer.start()
     state = ServiceState()
     link = None
-    owner_services = None
+    leadership = None
     runner: web.AppRunner | None = None
     try:
         runner, port = await start_ingest_site(settings, db, writer, state)
@@ -81,21 +82,16 @@ async def serve(
             from bot.telegram_link import TelegramLink
 
             link = TelegramLink(settings, build_dispatcher(settings, db, writer), state)
-            link.start()
-        if settings.telegram.owners or settings.email.owners:
-            from bot.owner_services import start_owner_services
-
-            owner_services = start_owner_services(settings, db, writer, link, state)
+        # Polling, the scheduler and delivery run in the leader process only (bot.leadership).
+        leadership = await start_leadership(settings, db, writer, link, state)
         logger.info("LeadTrail is ready: ingest on http://%s:%d", settings.ingest.host, port)
         if on_ready is not None:
             on_ready(port)
         await stop.wait()
         logger.info("stopping: finishing requests in flight and committing what was acknowledged")
     finally:
-        if owner_services is not None:
-            await owner_services.stop()
-        if link is not None:
-            await link.stop()
+        if leadership is not None:
+            await leadership.stop()
         # The writer first: it commits what it holds while the listener still answers newcomers 503
         # (WriterClosed), so senders retry instead of meeting a closed port mid-request.
         await writer.close()

@@ -57,6 +57,7 @@ class TelegramSettings(_Section):
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///leadtrail.db"
     busy_timeout_ms: int = Field(default=5000, ge=0)
+    leader_retry_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod

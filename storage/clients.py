@@ -6,12 +6,13 @@ merged into the older one, so a client is always found by any of their ids.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import normalize_phone
@@ -54,6 +55,25 @@ class _Groups:
                 self.parent[other] = root
 
 
+def identity_lock_key(key: Identity) -> int:
+    """A signed 64-bit advisory-lock key per identity (a rare collision only serialises two writers)."""
+    digest = hashlib.blake2b(f"{key[0]}\0{key[1]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def _lock_identities(conn: AsyncConnection, keys: Iterable[Identity]) -> None:
+    """Several processes on one PostgreSQL: whoever sees an identity first creates its client, the others
+    wait here until that commits and then find it (READ COMMITTED reads it in the next statement), so
+    one person never becomes two clients. Locks are taken in key order, so two writers never deadlock,
+    and end with the transaction."""
+    lock_keys = sorted({identity_lock_key(key) for key in keys})
+    await conn.execute(
+        # A function scan yields the array in order, and each row takes its lock before the next.
+        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        {"keys": lock_keys},
+    )
+
+
 def _survivor(merged: dict[int, int], client_id: int) -> int:
     while client_id in merged:
         client_id = merged[client_id]
@@ -88,6 +108,8 @@ class ClientResolver:
             else:
                 found[key] = cached
         wanted = set(missing)
+        if missing and conn.dialect.name == "postgresql":
+            await _lock_identities(conn, missing)
         values = sorted({value for _, value in missing})
         table = ClientIdentity.__table__
         for start in range(0, len(values), _LOOKUP_CHUNK):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
 
+_MIGRATION_LOCK_KEY = 0x4C54_4D49_4752_4154  # "LTMIGRAT": one migration at a time per database
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -101,6 +102,9 @@ async def migrate(engine: AsyncEngine) -> None:
         return
     logger.info("migrating database schema from %s to %s", current or "empty", head)
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several processes starting at once: one migrates, the others wait here, then find it at head.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         await conn.run_sync(_upgrade)
 
 

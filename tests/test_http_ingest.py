@@ -188,7 +188,12 @@ async def test_same_batch_twice_concurrently_over_http_is_stored_once(server: Se
 async def test_healthz(server: Server) -> None:
     async with server.http.get(f"{server.url}/healthz") as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok", "storage": "ok", "telegram": "disabled"}
+        assert await response.json() == {
+            "status": "ok",
+            "storage": "ok",
+            "telegram": "disabled",
+            "scheduler": "off",
+        }
 
 
 async def test_locked_storage_answers_503_with_retry_after_then_recovers(tmp_path: Path) -> None:

@@ -1,0 +1,54 @@
+"""``leadtrail doctor [--online]``: prints one line per check (✅/⚠️/❌) with what to fix; exit 1 on any ❌."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bot.settings import CONFIG_ENV_VAR, ConfigError, Settings
+
+
+def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--online", action="store_true", help="also ask the Bot API who the bot is (getMe); off by default"
+    )
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    chosen = getattr(args, "config", None) or os.environ.get(CONFIG_ENV_VAR)
+    return Path(chosen) if chosen else None
+
+
+def _print(findings: list[Any]) -> int:
+    from bot.doctor import Level
+
+    for finding in findings:
+        print(finding.line())
+    failed = sum(finding.level is Level.FAIL for finding in findings)
+    warned = sum(finding.level is Level.WARN for finding in findings)
+    print(f"Итог: ошибок {failed}, предупреждений {warned}.")
+    return 1 if failed else 0
+
+
+async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.doctor import check_bot_api, check_database, offline_checks
+
+    path = _config_path(args)
+    # The file already loaded and validated; read again only to see which secrets it holds.
+    data = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
+    findings = offline_checks(settings, path, data)
+    findings.append(await check_database(settings))
+    if args.online:
+        findings.append(await check_bot_api(settings))
+    return _print(findings)
+
+
+def config_failed(args: argparse.Namespace, error: ConfigError) -> int:
+    """The config does not load: that is the doctor's first finding, not a usage error."""
+    from bot.doctor import config_failed as finding
+
+    reason = str(error).removeprefix("config: ")
+    return _print([finding(_config_path(args), reason)])
