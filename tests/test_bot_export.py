@@ -31,7 +31,7 @@ def uploaded(call: Call) -> tuple[str, bytes]:
     return call.filenames[reference.removeprefix("attach://")], call.attachment(reference)
 
 
-async def test_owner_gets_xlsx_then_csv_of_one_location(tmp_path: Path) -> None:
+async def test_owner_gets_xlsx_then_csv_of_one_location_then_empty(tmp_path: Path) -> None:
     async with bot_harness(tmp_path) as harness:
         api = harness.api
         await load_events(harness)
@@ -56,33 +56,39 @@ async def test_owner_gets_xlsx_then_csv_of_one_location(tmp_path: Path) -> None:
         assert len(table) == 2 and table[1][HEADER.index("location")] == "Баумана"
         assert "Точка: Баумана" in second.params["caption"] and "Событий: 1" in second.params["caption"]
 
+        api.send_private_message(OWNER, "/export 2024-01-01")
+        [empty] = await api.wait_for("sendMessage", timeout=60)
+        assert empty.params["text"] == "За 01.01.2024 событий нет — выгружать нечего."
+        assert len(api.calls_of("sendDocument")) == 2
+
         async with harness.db.sessions() as session:
             audit = (await session.execute(select(OwnerAudit).order_by(OwnerAudit.id))).scalars().all()
-        assert [(entry.owner_id, entry.action) for entry in audit] == [(OWNER, "export"), (OWNER, "export")]
+        assert [(entry.owner_id, entry.action) for entry in audit] == [(OWNER, "export")] * 3
         assert audit[1].details == "CSV 2025-03-10..2025-03-11 @Баумана"
 
 
-async def test_too_big_empty_wrong_and_strangers_get_no_file(tmp_path: Path) -> None:
+async def test_too_big_wrong_and_strangers_get_no_file(tmp_path: Path) -> None:
     async with bot_harness(tmp_path, upload_limit_bytes=1024) as harness:
         api = harness.api
         await load_events(harness)
         api.send_private_message(OWNER, "/export 2025-03-10..2025-03-11 csv")
         [too_big] = await api.wait_for("sendMessage", timeout=60)
         text = too_big.params["text"]
-        assert "получился 1,4 КБ — больше, чем Telegram разрешает боту отправить (1,0 КБ)" in text
+        assert (
+            "Выгрузка за 10.03.2025 — 11.03.2025 больше, чем Telegram разрешает боту отправить (1,0 КБ)"
+            in text
+        )
         assert "<code>leadtrail export --from 2025-03-10 --to 2025-03-11 --out events.csv</code>" in text
 
-        api.send_private_message(OWNER, "/export 2024-01-01")
         api.send_private_message(OWNER, "/export <вчера> xlsx")
         api.send_private_message(OWNER, "/export 7d csv xlsx")
         api.send_private_message(STRANGER, "/export 30d")
-        calls = (await api.wait_for("sendMessage", count=5, timeout=60))[1:]
+        calls = (await api.wait_for("sendMessage", count=4, timeout=60))[1:]
         # Updates are handled concurrently: match the answers by chat and content, not by order.
         owner = sorted(call.params["text"] for call in calls if call.params["chat_id"] == OWNER)
-        assert len(owner) == 3
-        assert owner[0].startswith("За 01.01.2024 событий нет")
-        assert owner[1].startswith("Не понял «&lt;вчера&gt; xlsx»")
-        assert owner[2].startswith("Не понял «7d csv xlsx»")
+        assert len(owner) == 2
+        assert owner[0].startswith("Не понял «&lt;вчера&gt; xlsx»")
+        assert owner[1].startswith("Не понял «7d csv xlsx»")
         [stranger] = [call.params["text"] for call in calls if call.params["chat_id"] == STRANGER]
         assert "только владельцам" in stranger
         assert api.calls_of("sendDocument") == []

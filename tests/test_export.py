@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.events import validate_items
 from bot.export.columns import COLUMNS, HEADER
-from bot.export.service import export_events
+from bot.export.service import ExportTooBig, export_events
 from bot.export.writers import XLSX_CELL_LIMIT, neutralise
 from reports.periods import period_between
 from storage.database import Database, open_database
@@ -207,3 +207,14 @@ async def test_failed_export_leaves_the_old_file_and_no_partial(tmp_path: Path) 
         await broken.close()
     assert out.read_text(encoding="utf-8") == "старый файл"
     assert sorted(os.listdir(tmp_path)) == ["empty.db", "events.csv"]
+
+
+async def test_too_big_stops_and_leaves_nothing(stored: Database, tmp_path: Path) -> None:
+    for fmt in ("csv", "parquet", "xlsx"):
+        out = tmp_path / f"events.{fmt}"
+        with pytest.raises(ExportTooBig):
+            await export_events(stored, MOSCOW, PERIOD, fmt, out, chunk_rows=1, max_bytes=1000)
+        assert not [name for name in os.listdir(tmp_path) if name.startswith((".events", "events"))]
+    # The same limit with room to spare: the file is written.
+    result = await export_events(stored, MOSCOW, PERIOD, "csv", tmp_path / "ok.csv", max_bytes=100_000)
+    assert result.events == 5

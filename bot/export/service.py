@@ -21,20 +21,28 @@ from storage.database import Database
 from storage.export_queries import EXPORT_CHUNK_ROWS, stream_events
 
 
+class ExportTooBig(Exception):
+    """The file would exceed the size asked for (e.g. what Telegram accepts); nothing is left on disk."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExportResult:
     events: int
     size_bytes: int
 
 
-def _write_chunk(writer: ExportWriter, chunk: list[dict[str, object]], zone: ZoneInfo) -> None:
+def _write_chunk(writer: ExportWriter, chunk: list[dict[str, object]], zone: ZoneInfo) -> int | None:
     writer.write([local_values(row, zone) for row in chunk])
+    return writer.written_bytes()
 
 
-def _finish(writer: ExportWriter, partial: Path, out: Path) -> int:
+def _finish(writer: ExportWriter, partial: Path, out: Path, max_bytes: int | None) -> int:
     writer.close()
+    size = partial.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise ExportTooBig(f"{size} bytes")
     os.replace(partial, out)
-    return out.stat().st_size
+    return size
 
 
 def _discard(writer: ExportWriter, partial: Path) -> None:
@@ -51,11 +59,14 @@ async def export_events(
     *,
     location: str | None = None,
     chunk_rows: int = EXPORT_CHUNK_ROWS,
+    max_bytes: int | None = None,
 ) -> ExportResult:
     """Write every event of ``period`` (local days in ``zone``) to ``out`` in ``fmt``, ordered by time.
 
     The file is built beside ``out`` and renamed into place only when complete, so a failure (or a
-    cancelled export) leaves no truncated file behind and never replaces a good one.
+    cancelled export) leaves no truncated file behind and never replaces a good one. Over ``max_bytes``
+    it raises ExportTooBig: CSV and Parquet stop as soon as they pass it, XLSX (compressed only at the
+    end) when it is saved.
     """
     start, end = period.utc_bounds(zone)
     partial = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
@@ -65,9 +76,11 @@ async def export_events(
     try:
         async with aclosing(chunks):
             async for chunk in chunks:
-                await asyncio.to_thread(_write_chunk, writer, chunk, zone)
+                written = await asyncio.to_thread(_write_chunk, writer, chunk, zone)
                 events += len(chunk)
-        size = await asyncio.to_thread(_finish, writer, partial, out)
+                if max_bytes is not None and written is not None and written > max_bytes:
+                    raise ExportTooBig(f"over {max_bytes} bytes after {events} events")
+        size = await asyncio.to_thread(_finish, writer, partial, out, max_bytes)
     except BaseException:
         # Synchronous on purpose: it must run even when the task is being cancelled.
         _discard(writer, partial)

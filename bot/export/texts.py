@@ -15,7 +15,7 @@ EXPORT_CAPTION = "📦 Выгрузка событий за {period}\nСобыт
 EXPORT_LOCATION = "\n📍 Точка: {location}"
 EXPORT_EMPTY = "За {period} событий нет — выгружать нечего."
 EXPORT_TOO_BIG = (
-    "Файл за {period} получился {size} — больше, чем Telegram разрешает боту отправить ({limit}).\n"
+    "Выгрузка за {period} больше, чем Telegram разрешает боту отправить ({limit}).\n"
     "Выберите период короче или выгрузите на сервере командой:\n"
     "<code>leadtrail export --from {start} --to {end} --out events.{ext}</code>"
 )

@@ -16,6 +16,7 @@ openpyxl and pyarrow are imported inside the writers only: other commands must s
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
@@ -42,6 +43,9 @@ class ExportWriter(Protocol):
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         """Append rows of typed values in ``COLUMNS`` order (aware local datetimes)."""
 
+    def written_bytes(self) -> int | None:
+        """Bytes in the file so far, or None when the format keeps them elsewhere until closed (XLSX)."""
+
     def close(self) -> None:
         """Finish the file; it is complete only after this."""
 
@@ -58,7 +62,8 @@ class CsvExport:
     """UTF-8 with BOM and ``;``: what Excel with Russian regional settings opens with a double click."""
 
     def __init__(self, path: Path) -> None:
-        self._file: IO[str] = path.open("w", encoding="utf-8-sig", newline="")
+        self._raw: IO[bytes] = path.open("wb")
+        self._file = io.TextIOWrapper(self._raw, encoding="utf-8-sig", newline="")
         self._csv = csv.writer(self._file, delimiter=";")
         self._csv.writerow(HEADER)
 
@@ -77,6 +82,10 @@ class CsvExport:
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         cell = self._cell
         self._csv.writerows([cell(value) for value in row] for row in rows)
+
+    def written_bytes(self) -> int:
+        self._file.flush()
+        return self._raw.tell()
 
     def close(self) -> None:
         self._file.close()
@@ -125,6 +134,9 @@ class XlsxExport:
         for row in rows:
             self._sheet.append([cell(value) for value in row])
 
+    def written_bytes(self) -> None:
+        return None
+
     def close(self) -> None:
         self._book.save(self._path)
 
@@ -147,7 +159,8 @@ class ParquetExport:
         }
         self._pa = pa
         self._schema = pa.schema([pa.field(column.name, types[column.kind]) for column in COLUMNS])
-        self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = pq.ParquetWriter(self._sink, self._schema, compression="zstd")
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -155,11 +168,15 @@ class ParquetExport:
         columns = {name: [row[index] for row in rows] for index, name in enumerate(HEADER)}
         self._writer.write_table(self._pa.Table.from_pydict(columns, schema=self._schema))
 
+    def written_bytes(self) -> int:
+        return int(self._sink.tell())
+
     def close(self) -> None:
         self._writer.close()
+        self._sink.close()
 
     def abort(self) -> None:
-        self._writer.close()
+        self.close()
 
 
 def open_writer(fmt: str, path: Path, zone: tzinfo) -> ExportWriter:

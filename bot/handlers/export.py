@@ -12,7 +12,7 @@ from aiogram.types import FSInputFile, Message
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.export import texts
-from bot.export.service import export_events
+from bot.export.service import ExportTooBig, export_events
 from bot.filters import IsOwner
 from bot.formatting import format_int
 from bot.report_service import ReportRequest, parse_request
@@ -66,26 +66,26 @@ async def export(
     name = f"leadtrail_{period.start_local}_{period.end_local}.{fmt}"
     with tempfile.TemporaryDirectory(prefix="leadtrail-export-") as folder:
         path = Path(folder) / name
+        limit = settings.telegram.upload_limit_bytes
         try:
-            result = await export_events(db, settings.tz, period, fmt, path, location=request.location)
+            result = await export_events(
+                db, settings.tz, period, fmt, path, location=request.location, max_bytes=limit
+            )
+        except ExportTooBig:
+            too_big = texts.EXPORT_TOO_BIG.format(
+                period=label,
+                limit=texts.format_size(limit),
+                start=period.start_local,
+                end=period.end_local,
+                ext=fmt,
+            )
+            await message.answer(too_big)
+            return
         except (SQLAlchemyError, StorageUnavailable, OSError):
             await message.answer(texts.EXPORT_FAILED)
             return
         if result.events == 0:
             await message.answer(texts.EXPORT_EMPTY.format(period=label))
-            return
-        limit = settings.telegram.upload_limit_bytes
-        if result.size_bytes > limit:
-            await message.answer(
-                texts.EXPORT_TOO_BIG.format(
-                    period=label,
-                    size=texts.format_size(result.size_bytes),
-                    limit=texts.format_size(limit),
-                    start=period.start_local,
-                    end=period.end_local,
-                    ext=fmt,
-                )
-            )
             return
         await message.answer_document(
             FSInputFile(path, filename=name), caption=_caption(request, fmt, result.events)
