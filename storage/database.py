@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+SQLITE_TEMP_STORE = "MEMORY"
 
 
 class StorageUnavailable(Exception):
@@ -48,7 +49,7 @@ def sqlite_pragmas(busy_timeout_ms: int) -> Any:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute(f"PRAGMA temp_store={SQLITE_TEMP_STORE}")
         cursor.close()
 
     return on_connect

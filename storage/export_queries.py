@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from storage.database import Database
+from storage.database import SQLITE_TEMP_STORE, Database
 from storage.models import StoredEvent
 
 EXPORT_CHUNK_ROWS = 2000
@@ -49,6 +49,14 @@ async def stream_events(
     if location is not None:
         query = query.where(_TABLE.c.location == location)
     async with db.engine.connect() as conn:
-        result = await conn.stream(query)
-        async for partition in result.mappings().partitions(chunk_rows):
-            yield [dict(row) for row in partition]
+        if db.is_sqlite:
+            # SQLite sorts the whole period before the first row; with the engine's temp_store=MEMORY
+            # that sort would hold every row in RAM, so this connection spills it to a file instead.
+            await conn.exec_driver_sql("PRAGMA temp_store=FILE")
+        try:
+            result = await conn.stream(query)
+            async for partition in result.mappings().partitions(chunk_rows):
+                yield [dict(row) for row in partition]
+        finally:
+            if db.is_sqlite:
+                await conn.exec_driver_sql(f"PRAGMA temp_store={SQLITE_TEMP_STORE}")
