@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_jobs_arguments(_with_config(commands.add_parser("jobs", help="run a scheduled job now")))
 
+    from bot.commands.export import add_export_arguments
+
+    add_export_arguments(
+        _with_config(commands.add_parser("export", help="every event of a period to CSV, XLSX or Parquet"))
+    )
+
     quarantine = _with_config(commands.add_parser("quarantine", help="recently rejected payloads and why"))
     quarantine.add_argument("--limit", type=int, default=20)
     quarantine.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -114,6 +120,7 @@ _QUIET_COMMANDS = {
     "jobs": "bot.commands.jobs:run_job",
     "quarantine": "bot.commands.quarantine:show_quarantine",
     "doctor": "bot.commands.doctor:run_doctor",
+    "export": "bot.commands.export:run_export",
 }
 
 # Commands that report a config which does not load as their own finding (taking (args, error)), not exit 2.

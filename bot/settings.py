@@ -38,6 +38,8 @@ class TelegramSettings(_Section):
     source_users: list[int] = Field(default_factory=list)
     notice_interval_minutes: float = Field(default=10.0, ge=0)
     request_timeout_seconds: float = Field(default=60.0, gt=0)
+    # The Bot API refuses bots' uploads over 50 MB (a local Bot API server allows 2000 MB); /export checks it.
+    upload_limit_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
 
     @field_validator("token")
     @classmethod

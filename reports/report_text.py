@@ -84,6 +84,11 @@ def _days(start: date, end: date) -> str:
     return first if start == end else f"{first} — {last}"
 
 
+def format_days(start: date, end: date) -> str:
+    """The period as the report's header shows it, for other messages about a period (/export)."""
+    return _days(start, end)
+
+
 def _header(report: Report, before: Report) -> list[str]:
     lines = [
         f"<b>📊 Отчёт за {_days(report.period.start_local, report.period.end_local)}</b>",

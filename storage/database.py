@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 _MIGRATION_LOCK_KEY = 0x4C54_4D49_4752_4154  # "LTMIGRAT": one migration at a time per database
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+SQLITE_TEMP_STORE = "MEMORY"
 
 
 class StorageUnavailable(Exception):
@@ -49,7 +50,7 @@ def sqlite_pragmas(busy_timeout_ms: int) -> Any:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute(f"PRAGMA temp_store={SQLITE_TEMP_STORE}")
         cursor.close()
 
     return on_connect

@@ -13,6 +13,12 @@ from reports.periods import Period, default_period, parse_period, period_between
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """The report's options, kept beside the command so the CLI module only wires it."""
+    add_period_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def add_period_arguments(parser: argparse.ArgumentParser) -> None:
+    """--from/--to, --period and --location, shared by the commands that read a period (report, export)."""
     parser.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first day (with --to)")
     parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last day, included")
     parser.add_argument(
@@ -22,7 +28,6 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "default: yesterday and the 7 days before",
     )
     parser.add_argument("--location", metavar="NAME", help="only events of this location")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def chosen_period(args: argparse.Namespace, now: datetime, settings: Settings) -> Period:
@@ -39,6 +44,12 @@ def chosen_period(args: argparse.Namespace, now: datetime, settings: Settings) -
     return default_period(now, settings.tz)
 
 
+def check_location(args: argparse.Namespace) -> None:
+    """ValueError for an empty --location (it would silently match nothing)."""
+    if args.location is not None and not args.location.strip():
+        raise ValueError("--location must name a location")
+
+
 async def show_report(settings: Settings, args: argparse.Namespace) -> int:
     """Print the report (text or JSON); 2 for a wrong period or option, CommandFailed when storage fails."""
     # Imported here: the parser imports this module for every command, and they must start fast.
@@ -50,8 +61,7 @@ async def show_report(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         period = chosen_period(args, datetime.now(UTC), settings)
-        if args.location is not None and not args.location.strip():
-            raise ValueError("--location must name a location")
+        check_location(args)
     except ValueError as exc:
         print(f"leadtrail: {exc}", file=sys.stderr)
         return EXIT_USAGE

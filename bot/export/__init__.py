@@ -1,0 +1,1 @@
+"""Exporting events to files (CSV, XLSX, Parquet) for the CLI and /export."""

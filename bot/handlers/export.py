@@ -1,0 +1,100 @@
+"""/export [period] [@location] [xlsx|csv|parquet]: every event of the period as a file (owners only)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from aiogram import Bot, Router
+from aiogram.enums import ChatAction
+from aiogram.filters import Command, CommandObject
+from aiogram.types import FSInputFile, Message
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.export import texts
+from bot.export.service import ExportTooBig, export_events
+from bot.filters import IsOwner
+from bot.formatting import format_int
+from bot.report_service import ReportRequest, parse_request
+from bot.settings import Settings
+from bot.telegram_text import escape_short
+from reports.report_text import format_days
+from storage.audit import record_action
+from storage.database import Database, StorageUnavailable
+
+DEFAULT_FORMAT = "xlsx"
+_FORMATS = tuple(texts.FORMAT_NAMES)
+
+
+def parse_export(args: str, settings: Settings) -> tuple[ReportRequest, str]:
+    """The /report arguments plus at most one format word; ValueError when something is not understood."""
+    words = args.split()
+    formats = [word.lower() for word in words if word.lower() in _FORMATS]
+    if len(formats) > 1:
+        raise ValueError(args)
+    rest = " ".join(word for word in words if word.lower() not in _FORMATS)
+    return parse_request(rest, settings), formats[0] if formats else DEFAULT_FORMAT
+
+
+def _caption(request: ReportRequest, fmt: str, events: int) -> str:
+    period = request.period
+    caption = texts.EXPORT_CAPTION.format(
+        period=format_days(period.start_local, period.end_local),
+        events=format_int(events),
+        fmt=texts.FORMAT_NAMES[fmt],
+    )
+    if request.location is not None:
+        caption += texts.EXPORT_LOCATION.format(location=escape_short(request.location, 200))
+    return caption
+
+
+async def export(
+    message: Message, command: CommandObject, bot: Bot, db: Database, settings: Settings
+) -> None:
+    """Build the file in a temporary folder (chunks written off the event loop) and send it if it fits."""
+    args = (command.args or "").strip()
+    assert message.from_user is not None
+    await record_action(db.sessions, message.from_user.id, "export", args or None)
+    try:
+        request, fmt = parse_export(args, settings)
+    except ValueError:
+        await message.answer(texts.EXPORT_USAGE.format(value=escape_short(args, 100)))
+        return
+    period = request.period
+    label = format_days(period.start_local, period.end_local)
+    await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_DOCUMENT)
+    name = f"leadtrail_{period.start_local}_{period.end_local}.{fmt}"
+    with tempfile.TemporaryDirectory(prefix="leadtrail-export-") as folder:
+        path = Path(folder) / name
+        limit = settings.telegram.upload_limit_bytes
+        try:
+            result = await export_events(
+                db, settings.tz, period, fmt, path, location=request.location, max_bytes=limit
+            )
+        except ExportTooBig:
+            too_big = texts.EXPORT_TOO_BIG.format(
+                period=label,
+                limit=texts.format_size(limit),
+                start=period.start_local,
+                end=period.end_local,
+                ext=fmt,
+            )
+            await message.answer(too_big)
+            return
+        except (SQLAlchemyError, StorageUnavailable, OSError):
+            await message.answer(texts.EXPORT_FAILED)
+            return
+        if result.events == 0:
+            await message.answer(texts.EXPORT_EMPTY.format(period=label))
+            return
+        await message.answer_document(
+            FSInputFile(path, filename=name), caption=_caption(request, fmt, result.events)
+        )
+
+
+def create_router() -> Router:
+    """A fresh router each time: a router can belong to one dispatcher only."""
+    router = Router(name="export")
+    router.message.filter(IsOwner())
+    router.message.register(export, Command("export"))
+    return router
