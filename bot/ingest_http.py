@@ -12,6 +12,7 @@ from datetime import tzinfo
 
 from aiohttp import web
 
+from bot.bitrix24.inbound import INBOUND_KEY, INBOUND_PATH, Bitrix24Inbound, post_bitrix24_event
 from bot.ingest import ingest_items
 from bot.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
 from storage.database import Database, StorageUnavailable
@@ -111,7 +112,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def create_ingest_app(
-    db: Database, writer: EventWriter, config: IngestConfig, state: ServiceState | None = None
+    db: Database,
+    writer: EventWriter,
+    config: IngestConfig,
+    state: ServiceState | None = None,
+    bitrix24: Bitrix24Inbound | None = None,
 ) -> web.Application:
     # aiohttp enforces the size while reading a body that came without Content-Length.
     app = web.Application(client_max_size=config.max_body_bytes)
@@ -121,4 +126,6 @@ def create_ingest_app(
     app[STATE_KEY] = state or ServiceState()
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
+    app[INBOUND_KEY] = bitrix24 or Bitrix24Inbound()
+    app.router.add_post(INBOUND_PATH, post_bitrix24_event)
     return app
