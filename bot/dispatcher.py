@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Dispatcher
 
 from bot.handlers import alerts, audit, clients, privacy, reports, search, start, strangers, transport
+from bot.handlers import crm as crm_handlers
 from bot.notify import NoticeThrottle
 from bot.settings import Settings
 from bot.telegram_sources import TelegramSourceService
@@ -26,6 +27,7 @@ def build_dispatcher(settings: Settings, db: Database, writer: EventWriter) -> D
         privacy.create_router(),
         audit.create_router(),
         search.create_router(),
+        crm_handlers.create_router(),
         start.create_router(),
         strangers.create_router(),
     )

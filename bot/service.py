@@ -77,7 +77,7 @@ async def serve(
     crm: CrmWorker | None = None
     try:
         if settings.bitrix24.enabled:
-            crm = start_crm_worker(settings, db, writer)
+            crm = await start_crm_worker(settings, db, writer)
         runner, port = await start_ingest_site(settings, db, writer, state, crm=crm)
         if not settings.ingest.tokens:
             logger.warning("ingest.tokens is empty: every POST /v1/events will be refused with 401")

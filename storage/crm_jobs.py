@@ -164,9 +164,8 @@ async def clients_with_crm_id(session: AsyncSession, client_ids: set[int]) -> se
 
 async def link_status(session: AsyncSession, failures_shown: int = 5) -> LinkStatus:
     state = await session.get(CrmLinkState, _STATE_ID)
-    counts = dict(
-        (await session.execute(select(CrmJob.status, func.count()).group_by(CrmJob.status))).tuples().all()
-    )
+    grouped = await session.execute(select(CrmJob.status, func.count()).group_by(CrmJob.status))
+    counts = {status: count for status, count in grouped}
     failed = await session.execute(
         select(CrmJob.kind, CrmJob.last_error, CrmJob.finished_at)
         .where(CrmJob.status == FAILED)

@@ -105,7 +105,7 @@ class Bitrix24Client:
             except Bitrix24Error as exc:
                 if exc.code != RATE_LIMITED or attempt == self._rate_limit_retries:
                     raise
-                backoff = min(2.0**attempt, 10.0)
+                backoff = min(0.5 * 2.0**attempt, 10.0)
                 self._bucket.pause(backoff)
         raise AssertionError("unreachable")
 

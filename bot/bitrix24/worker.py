@@ -26,6 +26,7 @@ from storage import crm_jobs
 from storage.crm_lookup import lead_context, owner_of_crm_ids, recent_dialog
 from storage.database import Database, StorageUnavailable
 from storage.models import CrmJob
+from storage.timeline import find_client_ids
 from storage.writer import EventWriter
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ class CrmWorker:
         self._retry_base = retry_base_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> None:
+        """Fix where reading the events starts, before ingestion begins (a first start skips history)."""
+        async with self._db.sessions() as session, session.begin():
+            await crm_jobs.events_cursor(session)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="bitrix24")
@@ -218,7 +224,7 @@ class CrmWorker:
             await crm_jobs.enqueue(
                 session,
                 COMMENT,
-                {"client_id": context.client_id, "entity": entity, "entity_id": entity_id},
+                {"user_id": context.user_id, "entity": entity, "entity_id": entity_id},
                 dedup_key=f"comment:{origin}",
             )
         self.wake()
@@ -239,7 +245,9 @@ class CrmWorker:
 
     async def _post_comment(self, job: CrmJob) -> None:
         async with self._db.sessions() as session:
-            lines = await recent_dialog(session, int(job.payload["client_id"]))
+            # By user id, not client id: the client may have been merged since the job was queued.
+            client_ids = await find_client_ids(session, str(job.payload["user_id"]))
+            lines = await recent_dialog(session, client_ids[0]) if client_ids else []
         comment = mapping.dialog_comment(lines)
         if comment is None:
             raise JobSkipped
@@ -289,7 +297,7 @@ class CrmWorker:
             await self._write(mapping.lead_event(fields, owner.user_id, owner.channel))
 
 
-def start_crm_worker(settings: Settings, db: Database, writer: EventWriter) -> CrmWorker:
+async def start_crm_worker(settings: Settings, db: Database, writer: EventWriter) -> CrmWorker:
     """The worker ``leadtrail run`` starts when ``[bitrix24] webhook_url`` is set."""
     config = settings.bitrix24
     assert config.webhook_url is not None
@@ -299,5 +307,6 @@ def start_crm_worker(settings: Settings, db: Database, writer: EventWriter) -> C
         timeout_seconds=config.timeout_seconds,
     )
     worker = CrmWorker(config, db, writer, client)
+    await worker.prepare()
     worker.start()
     return worker
