@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Client, ClientIdentity, StoredEvent
-
-DIALOG_EVENTS = ("message_received", "assistant_response", "manager_message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +57,21 @@ async def lead_context(session: AsyncSession, event_row_id: int) -> LeadContext 
 
 
 async def recent_dialog(session: AsyncSession, client_id: int, limit: int = 12) -> list[tuple[str, str]]:
-    """The latest texts of the dialog, oldest first: (who, text)."""
+    """The latest texts of the dialog, oldest first: (who, text); LeadTrail's own notes are left out."""
     result = await session.execute(
-        select(StoredEvent.event, StoredEvent.message, StoredEvent.assistant_response)
-        .where(StoredEvent.client_id == client_id, StoredEvent.event.in_(DIALOG_EVENTS))
+        select(StoredEvent.actor, StoredEvent.message, StoredEvent.assistant_response)
+        .where(
+            StoredEvent.client_id == client_id,
+            ~StoredEvent.event_id.startswith("bitrix24:"),
+            or_(StoredEvent.message.is_not(None), StoredEvent.assistant_response.is_not(None)),
+        )
         .order_by(StoredEvent.ts.desc(), StoredEvent.id.desc())
         .limit(limit)
     )
     lines: list[tuple[str, str]] = []
-    for event, message, answer in reversed(list(result)):
-        who = {"message_received": "client", "manager_message": "manager"}.get(event, "assistant")
+    for actor, message, answer in reversed(list(result)):
+        # A message is the client's unless a manager or the assistant is the actor.
+        who = actor if actor in ("manager", "assistant") else "client"
         if message:
             lines.append((who, message))
         if answer:

@@ -84,6 +84,9 @@ class CrmWorker:
                 await self.run_once()
             except (StorageUnavailable, SQLAlchemyError, OSError) as exc:
                 logger.warning("bitrix24: storage unavailable (%s); will retry", type(exc).__name__)
+            except Exception:
+                # A bug must not end the link for good; the traceback names code, not client data.
+                logger.exception("bitrix24: worker round failed; will retry")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
             self._wake.clear()
