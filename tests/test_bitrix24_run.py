@@ -4,6 +4,7 @@ its dialog, a deal won in the CRM comes back onto the client's timeline, and /cr
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ import aiohttp
 import orjson
 
 from storage.crm_jobs import enqueue, mark_failed
+from storage.database import open_database
+from storage.timeline import find_client_ids, load_events
 from tests.bot_harness import OWNER, STRANGER, bot_harness
 from tests.fake_bitrix24 import FakeBitrix24
 from tests.fake_bot_api import FakeBotAPI
@@ -24,10 +27,14 @@ APP_TOKEN = "outbound-app-token-e2e"
 
 async def eventually(check: Any, what: str, patience: float = 30) -> Any:
     deadline = time.monotonic() + patience
-    while not (result := await check() if asyncio.iscoroutinefunction(check) else check()):
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.1)
-    return result
 
 
 def client_json(query: str, config_path: Path) -> dict[str, Any] | None:
@@ -90,14 +97,18 @@ async def test_lead_round_trip_through_leadtrail_run(tmp_path: Path) -> None:
                 async with http.post(f"{service.url}/v1/bitrix24/events", data=form) as r:
                     assert r.status == 200
 
-            def paid() -> bool:
-                found = client_json("tg_e2e", config_path)
-                return found is not None and any(
-                    event["event"] == "payment_status" and event.get("amount") == 3200
-                    for event in found["events"]
-                )
+            db = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'run.db'}", apply_migrations=False)
+            try:
 
-            await eventually(lambda: asyncio.to_thread(paid), "the payment on the timeline")
+                async def paid() -> bool:
+                    async with db.sessions() as session:
+                        [client_id] = await find_client_ids(session, "tg_e2e")
+                        events = await load_events(session, client_id)
+                    return any(item.event == "payment_status" and item.amount == 3200 for item in events)
+
+                await eventually(paid, "the payment on the timeline")
+            finally:
+                await db.close()
             assert len(portal.leads) == 1
 
             # The job is marked done just after its event is stored: ask again until it is.
@@ -123,7 +134,9 @@ async def test_crm_command_lists_failures_and_refuses_strangers(tmp_path: Path) 
             await enqueue(session, "fetch", {"event": "ONCRMLEADADD", "entity": "lead", "id": 5})
         harness.api.send_private_message(OWNER, "/crm")
         harness.api.send_private_message(STRANGER, "/crm")
-        owner_answer, stranger_answer = await harness.api.wait_for("sendMessage", count=2, timeout=30)
+        answers = await harness.api.wait_for("sendMessage", count=2, timeout=30)
+    [owner_answer] = [call for call in answers if call.params["chat_id"] == OWNER]
+    [stranger_answer] = [call for call in answers if call.params["chat_id"] == STRANGER]
     text = owner_answer.params["text"]
     assert owner_answer.params["chat_id"] == OWNER
     assert "Связь выключена" in text and "В очереди: 1" in text and "Не удалось: 1" in text
