@@ -239,6 +239,7 @@ async def test_inbound_webhook_records_crm_changes_on_the_timeline(db: Database,
             assert (await post_webhook(url, outbound("ONCRMLEADUPDATE", lead_id)))[0] == 200
             unknown_lead = fake.add_lead(TITLE="Кто-то ещё")
             assert (await post_webhook(url, outbound("ONCRMLEADADD", unknown_lead)))[0] == 200
+            assert (await post_webhook(url, outbound("ONCRMDEALUPDATE", 99999)))[0] == 200  # deleted since
             await drain(link.worker, db)
         finally:
             await runner.cleanup()
@@ -254,7 +255,9 @@ async def test_inbound_webhook_records_crm_changes_on_the_timeline(db: Database,
     [refusal] = [item for item in timeline if item.event == "refusal"]
     assert refusal.reason == "Дорого" and refusal.actor == "system"
     assert await client_of(db, f"BX_{unknown_lead}") == []  # not a LeadTrail client: nothing invented
-    assert {row.status for row in await jobs(db)} == {"done"}
+    statuses = sorted((row.status, row.attempts, row.last_error or "") for row in await jobs(db))
+    assert statuses[-1][:2] == ("failed", 1) and statuses[-1][2].startswith("NOT_FOUND")
+    assert {status for status, _, _ in statuses[:-1]} == {"done"}
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,9 @@ class CrmWorker:
             await self._finish(job, None)
         except Bitrix24Error as exc:
             await self._finish(job, str(exc), retry=True)
+        except (KeyError, ValueError, TypeError) as exc:
+            # A malformed payload or CRM answer: counted as an attempt, so it cannot spin for ever.
+            await self._finish(job, f"BAD_DATA: {type(exc).__name__}", retry=True)
         else:
             await self._finish(job, None)
 
@@ -277,7 +280,9 @@ class CrmWorker:
         for job in jobs:
             result = results[f"j{job.id}"]
             if isinstance(result, Bitrix24Error):
-                await self._finish(job, str(result), retry=result.code != "NOT_FOUND")
+                # Bitrix24 answers a deleted entity with "Not found": retrying will not bring it back.
+                gone = result.code == "NOT_FOUND" or result.description.lower() == "not found"
+                await self._finish(job, str(result), retry=not gone)
                 continue
             await self._attempt(job, functools.partial(self._record_entity, fields=result))
 
