@@ -51,7 +51,8 @@ async def start_ingest_site(
     crm: CrmWorker | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve the ingest app; returns the runner and the port actually bound (``port=0`` picks one)."""
-    token = settings.bitrix24.application_token
+    # Without the worker (no webhook_url) nothing would fetch what Bitrix24 reports: refuse it openly.
+    token = settings.bitrix24.application_token if crm is not None else None
     inbound = inbound_for(token.get_secret_value() if token else None, db, crm.wake if crm else None)
     app = create_ingest_app(db, writer, ingest_config(settings), state, bitrix24=inbound)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)

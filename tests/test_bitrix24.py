@@ -273,3 +273,14 @@ def test_webhook_url_setting_is_checked_and_never_printed(url: str) -> None:
     else:
         with pytest.raises(ValueError, match="inbound webhook URL"):
             Settings(bitrix24={"webhook_url": url})
+
+
+async def test_inbound_webhook_is_refused_while_the_link_is_off(db: Database, writer: EventWriter) -> None:
+    settings = Settings(bitrix24={"application_token": APP_TOKEN})  # no webhook_url: no worker
+    runner, port = await start_ingest_site(settings, db, writer, ServiceState(), port=0)
+    try:
+        status, body = await post_webhook(f"http://127.0.0.1:{port}", outbound("ONCRMDEALUPDATE", 1))
+    finally:
+        await runner.cleanup()
+    assert status == 401 and "not configured" in body["error"]
+    assert await jobs(db) == []

@@ -119,6 +119,7 @@ async def test_lead_round_trip_through_leadtrail_run(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.2)
             assert "Связь включена" in text and "Последний успешный обмен: ещё не было" not in text
+            assert "принимаются на <code>POST /v1/bitrix24/events</code>" in text
             assert "В очереди: 0" in text and "Не удалось: 0" in text
             assert await service.stop() == 0
     log = service.log()

@@ -159,7 +159,9 @@ class CrmWorker:
             elif retry and job.attempts + 1 < self._settings.max_attempts:
                 await crm_jobs.mark_retry(session, job.id, self._retry_delay(job.attempts), error)
             else:
-                logger.warning("bitrix24: %s job %d given up: %s", job.kind, job.id, error)
+                # Only the code: a CRM's description may quote the data it refused.
+                code = (error or "failed").split(":", 1)[0]
+                logger.warning("bitrix24: %s job %d given up: %s", job.kind, job.id, code)
                 await crm_jobs.mark_failed(session, job.id, error or "failed")
 
     def _retry_delay(self, attempts: int) -> timedelta:

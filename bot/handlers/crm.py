@@ -19,7 +19,8 @@ from storage.database import Database
 def render_status(status: LinkStatus, settings: Settings) -> list[str]:
     config = settings.bitrix24
     lines = [texts.HEADER, texts.ENABLED if config.enabled else texts.DISABLED]
-    lines.append(texts.INBOUND_ON if config.application_token else texts.INBOUND_OFF)
+    if config.enabled:
+        lines.append(texts.INBOUND_ON if config.application_token else texts.INBOUND_OFF)
     when = format_local(status.last_success_at, settings.tz) if status.last_success_at else texts.NEVER
     lines.append(texts.LAST_SUCCESS.format(when=when))
     lines.append(texts.PENDING.format(count=status.pending))
