@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Dispatcher
 
 from bot.handlers import alerts, audit, clients, privacy, reports, search, start, strangers, transport
+from bot.handlers import crm as crm_handlers
 from bot.handlers import export as export_handlers
 from bot.notify import NoticeThrottle
 from bot.settings import Settings
@@ -28,6 +29,7 @@ def build_dispatcher(settings: Settings, db: Database, writer: EventWriter) -> D
         audit.create_router(),
         search.create_router(),
         export_handlers.create_router(),
+        crm_handlers.create_router(),
         start.create_router(),
         strangers.create_router(),
     )

@@ -13,6 +13,7 @@ from datetime import tzinfo
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from bot.bitrix24.inbound import INBOUND_KEY, INBOUND_PATH, Bitrix24Inbound, post_bitrix24_event
 from bot.ingest import ingest_items
 from bot.ingest_metrics import IngestMetrics
 from bot.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
@@ -129,7 +130,11 @@ async def get_metrics(request: web.Request) -> web.StreamResponse:
 
 
 def create_ingest_app(
-    db: Database, writer: EventWriter, config: IngestConfig, state: ServiceState | None = None
+    db: Database,
+    writer: EventWriter,
+    config: IngestConfig,
+    state: ServiceState | None = None,
+    bitrix24: Bitrix24Inbound | None = None,
 ) -> web.Application:
     # aiohttp enforces the size while reading a body that came without Content-Length.
     app = web.Application(client_max_size=config.max_body_bytes)
@@ -144,4 +149,6 @@ def create_ingest_app(
     app[METRICS_KEY] = metrics
     app.middlewares.append(metrics.time_ingest)
     app.router.add_get("/metrics", get_metrics)
+    app[INBOUND_KEY] = bitrix24 or Bitrix24Inbound()
+    app.router.add_post(INBOUND_PATH, post_bitrix24_event)
     return app

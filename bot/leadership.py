@@ -22,6 +22,7 @@ from storage.leader_lock import LeaderLock
 from storage.writer import EventWriter
 
 if TYPE_CHECKING:
+    from bot.bitrix24.worker import CrmWorker
     from bot.owner_services import OwnerServices
     from bot.telegram_link import TelegramLink
 
@@ -95,7 +96,8 @@ class Leadership:
 
 
 class LeaderDuties:
-    """What only the leader runs: the bot's polling and the owner services (delivery and scheduler)."""
+    """What only the leader runs: the bot's polling, the owner services (delivery and scheduler) and the
+    Bitrix24 worker."""
 
     def __init__(
         self,
@@ -104,8 +106,10 @@ class LeaderDuties:
         writer: EventWriter,
         link: TelegramLink | None,
         state: ServiceState,
+        crm: CrmWorker | None = None,
     ) -> None:
         self._settings = settings
+        self._crm = crm
         self._db = db
         self._writer = writer
         self._link = link
@@ -113,6 +117,8 @@ class LeaderDuties:
         self._services: OwnerServices | None = None
 
     async def start(self) -> None:
+        if self._crm is not None:
+            self._crm.start()
         if self._link is not None:
             self._link.start()
         if self._settings.telegram.owners or self._settings.email.owners:
@@ -128,12 +134,19 @@ class LeaderDuties:
             await services.stop()
         if self._link is not None:
             await self._link.stop()
+        if self._crm is not None:
+            await self._crm.pause()
 
 
 async def start_leadership(
-    settings: Settings, db: Database, writer: EventWriter, link: TelegramLink | None, state: ServiceState
+    settings: Settings,
+    db: Database,
+    writer: EventWriter,
+    link: TelegramLink | None,
+    state: ServiceState,
+    crm: CrmWorker | None = None,
 ) -> Leadership:
-    duties = LeaderDuties(settings, db, writer, link, state)
+    duties = LeaderDuties(settings, db, writer, link, state, crm)
     leadership = Leadership(
         LeaderLock(db), state, duties.start, duties.stop, settings.database.leader_retry_seconds
     )

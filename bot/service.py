@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.bitrix24.inbound import inbound_for
+from bot.bitrix24.worker import CrmWorker, start_crm_worker
 from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
 from bot.leadership import start_leadership
 from bot.settings import Settings
@@ -48,10 +50,18 @@ def create_writer(settings: Settings, db: Database) -> EventWriter:
 
 
 async def start_ingest_site(
-    settings: Settings, db: Database, writer: EventWriter, state: ServiceState, port: int | None = None
+    settings: Settings,
+    db: Database,
+    writer: EventWriter,
+    state: ServiceState,
+    port: int | None = None,
+    crm: CrmWorker | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve the ingest app; returns the runner and the port actually bound (``port=0`` picks one)."""
-    app = create_ingest_app(db, writer, ingest_config(settings), state)
+    # Without the worker (no webhook_url) nothing would fetch what Bitrix24 reports: refuse it openly.
+    token = settings.bitrix24.application_token if crm is not None else None
+    inbound = inbound_for(token.get_secret_value() if token else None, db, crm.wake if crm else None)
+    app = create_ingest_app(db, writer, ingest_config(settings), state, bitrix24=inbound)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)
     await runner.setup()
     site = web.TCPSite(runner, settings.ingest.host, settings.ingest.port if port is None else port)
@@ -73,8 +83,11 @@ async def serve(
     link = None
     leadership = None
     runner: web.AppRunner | None = None
+    crm: CrmWorker | None = None
     try:
-        runner, port = await start_ingest_site(settings, db, writer, state)
+        if settings.bitrix24.enabled:
+            crm = await start_crm_worker(settings, db, writer)
+        runner, port = await start_ingest_site(settings, db, writer, state, crm=crm)
         if not settings.ingest.tokens:
             logger.warning("ingest.tokens is empty: every POST /v1/events will be refused with 401")
         if settings.telegram.token is not None:
@@ -82,8 +95,8 @@ async def serve(
             from bot.telegram_link import TelegramLink
 
             link = TelegramLink(settings, build_dispatcher(settings, db, writer), state)
-        # Polling, the scheduler and delivery run in the leader process only (bot.leadership).
-        leadership = await start_leadership(settings, db, writer, link, state)
+        # Polling, the scheduler, delivery and the Bitrix24 worker run in the leader only (bot.leadership).
+        leadership = await start_leadership(settings, db, writer, link, state, crm)
         logger.info("LeadTrail is ready: ingest on http://%s:%d", settings.ingest.host, port)
         if on_ready is not None:
             on_ready(port)
@@ -92,6 +105,8 @@ async def serve(
     finally:
         if leadership is not None:
             await leadership.stop()
+        if crm is not None:
+            await crm.stop()
         # The writer first: it commits what it holds while the listener still answers newcomers 503
         # (WriterClosed), so senders retry instead of meeting a closed port mid-request.
         await writer.close()

@@ -167,6 +167,34 @@ class RetentionSettings(_Section):
         return self.hash_secret.get_secret_value().encode()
 
 
+class Bitrix24Settings(_Section):
+    """The Bitrix24 link (issue 6): off while ``webhook_url`` is unset; the URL holds a secret."""
+
+    webhook_url: SecretStr | None = None
+    application_token: SecretStr | None = None
+    create_lead_on: list[str] = Field(default_factory=lambda: ["lead_created"])
+    source_id: str = "OTHER"
+    requests_per_second: float = Field(default=2.0, gt=0, le=50)
+    batch_size: int = Field(default=50, ge=1, le=50)
+    max_attempts: int = Field(default=12, ge=1, le=100)
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_form(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value().strip()
+        if not re.match(r"^https?://[^/\s]+/rest/\d+/[^/\s]+/?$", url):
+            raise ValueError("must be an inbound webhook URL like https://<portal>/rest/<user>/<secret>/")
+        return SecretStr(url.rstrip("/") + "/")
+
+    @property
+    def enabled(self) -> bool:
+        return self.webhook_url is not None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADTRAIL_",
@@ -183,6 +211,7 @@ class Settings(BaseSettings):
     email: EmailSettings = Field(default_factory=EmailSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
 
     @field_validator("timezone")
     @classmethod

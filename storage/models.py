@@ -233,3 +233,35 @@ class BiSettings(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     timezone: Mapped[str] = mapped_column(String(64))
     utc_offset_minutes: Mapped[int] = mapped_column(Integer)
+
+
+class CrmJob(Base):
+    """One call to make to the CRM (create/link a lead, post a comment, fetch a changed entity).
+
+    Kept until done or given up, so a CRM outage or rate limit delays the work but never loses it.
+    ``dedup_key`` makes enqueueing idempotent (one lead job per client, however often it is asked for).
+    """
+
+    __tablename__ = "crm_jobs"
+    __table_args__ = (Index("ix_crm_jobs_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    dedup_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(256))
+
+
+class CrmLinkState(Base):
+    """The CRM worker's one row: how far it has read the events table, and when the CRM last answered."""
+
+    __tablename__ = "crm_link_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    events_cursor: Mapped[int] = mapped_column(BigInteger)
+    last_success_at: Mapped[datetime | None]
