@@ -5,7 +5,6 @@ Answers are sent only after the events are committed, so a 202 or 207 is a promi
 
 from __future__ import annotations
 
-import hmac
 import logging
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -13,6 +12,8 @@ from datetime import tzinfo
 from aiohttp import web
 
 from bot.ingest import ingest_items
+from bot.ingest_auth import IngestAuth, SourceToken
+from bot.openapi import serve_openapi
 from bot.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
 from storage.database import Database, StorageUnavailable
 from storage.writer import EventWriter, Rejected
@@ -34,32 +35,29 @@ class IngestConfig:
     max_body_bytes: int
     local_zone: tzinfo
     retry_after_seconds: int
+    sources: tuple[SourceToken, ...] = ()
 
 
 DB_KEY = web.AppKey("db", Database)
 WRITER_KEY = web.AppKey("writer", EventWriter)
 CONFIG_KEY = web.AppKey("ingest_config", IngestConfig)
 STATE_KEY = web.AppKey("state", ServiceState)
+AUTH_KEY = web.AppKey("auth", IngestAuth)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
 
-def _token_known(header: str | None, tokens: tuple[bytes, ...]) -> bool:
-    if not header or not header.startswith("Bearer "):
-        return False
-    offered = header[len("Bearer ") :].strip().encode()
-    known = False
-    for token in tokens:  # no early exit: the time taken must not tell how close a guess was
-        known |= hmac.compare_digest(offered, token)
-    return known
-
-
 async def post_events(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
-    if not _token_known(request.headers.get("Authorization"), config.tokens):
+    auth = request.app[AUTH_KEY]
+    source = auth.identify(request.headers.get("Authorization"))
+    if source is None:
         return _error(401, "missing or unknown token: send 'Authorization: Bearer <token>'")
+    if wait := auth.retry_after(source):
+        logger.warning("source %s is over its rate limit (ingest.sources)", source.name)
+        return _error(429, f"over the rate limit of source {source.name!r}", **{"Retry-After": str(wait)})
     media_type = request.content_type
     if media_type not in JSON_TYPES and media_type not in NDJSON_TYPES:
         return _error(
@@ -79,7 +77,9 @@ async def post_events(request: web.Request) -> web.Response:
         except UndecodableBody as exc:
             await writer.write([], [_undecodable(body, str(exc))])
             return _error(400, str(exc))
-        outcome = await ingest_items(items, writer, config.local_zone, source="http")
+        outcome = await ingest_items(
+            items, writer, config.local_zone, source="http", channels=source.channels
+        )
     except StorageUnavailable:
         return _error(503, "storage is unavailable, retry later", **{"Retry-After": retry_after})
     if not outcome.errors:
@@ -119,6 +119,8 @@ def create_ingest_app(
     app[WRITER_KEY] = writer
     app[CONFIG_KEY] = config
     app[STATE_KEY] = state or ServiceState()
+    app[AUTH_KEY] = IngestAuth.from_tokens(config.tokens, config.sources)
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.json", serve_openapi)
     return app

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.ingest_auth import SourceToken
 from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
 from bot.settings import Settings
 from storage.database import Database, open_database
@@ -28,6 +29,19 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_body_bytes=settings.ingest.max_body_bytes,
         local_zone=settings.tz,
         retry_after_seconds=settings.ingest.retry_after_seconds,
+        sources=source_tokens(settings),
+    )
+
+
+def source_tokens(settings: Settings) -> tuple[SourceToken, ...]:
+    return tuple(
+        SourceToken(
+            source.name,
+            source.token.get_secret_value().encode(),
+            frozenset(source.channels) if source.channels else None,
+            source.rate_per_second,
+        )
+        for source in settings.ingest.sources
     )
 
 
@@ -67,8 +81,10 @@ async def serve(
     runner: web.AppRunner | None = None
     try:
         runner, port = await start_ingest_site(settings, db, writer, state)
-        if not settings.ingest.tokens:
-            logger.warning("ingest.tokens is empty: every POST /v1/events will be refused with 401")
+        if not settings.ingest.tokens and not settings.ingest.sources:
+            logger.warning(
+                "ingest.tokens and ingest.sources are empty: every POST /v1/events will be refused with 401"
+            )
         if settings.telegram.token is not None:
             from bot.dispatcher import build_dispatcher
             from bot.telegram_link import TelegramLink
