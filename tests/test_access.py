@@ -74,7 +74,10 @@ def forged_callbacks(dispatcher: Dispatcher) -> dict[str, list[str]]:
                 instances = [data_class(**dict(zip(fields, combo, strict=True))) for combo in combos]
                 rule = flt.callback.rule
                 passing = [item.pack() for item in instances if rule is None or rule.resolve(item)]
-                forged[f"{router.name}.{handler.callback.__name__}"] = passing
+                # A few per door is enough: the owner filter does not look at the data.
+                forged[f"{router.name}.{handler.callback.__name__}"] = passing[:: max(len(passing) // 3, 1)][
+                    :3
+                ]
     return forged
 
 
@@ -139,7 +142,7 @@ async def test_a_stranger_gets_no_data_through_any_path(tmp_path: Path) -> None:
             users = set((await session.execute(select(StoredEvent.user_id))).scalars())
         assert users == {"tg_1"}  # nothing forgotten, nothing taken from the foreign channel
 
-        # The same forged button from the owner does work: the doors exist, only strangers are kept out.
+        # The owner, by contrast, gets the card: the data was there to be leaked.
         api.send_private_message(OWNER, "/client tg_1")
         await api.wait_for("sendMessage", count=len(commands) + 3, timeout=30)
         assert SECRET_NAME in api.calls_of("sendMessage")[-2].params["text"]

@@ -43,7 +43,7 @@ WRAPPED = [
     "{{{w}}}",
     "'{w}'",
 ]
-NOTHING = ["*", '"', "'", "\\", "%", "_", "-", ":", "(", ")", "&|!<->", "' OR 1=1 --", '"*"', "NEAR(", "^"]
+NOTHING = ["*", '"', "'", "\\", "%", "_", "-", ":", "(", ")", "&|!<->", "' OR 1=1 --", '"*"', "^"]
 
 
 async def _store(writer: EventWriter, db: Database) -> dict[str, int]:
@@ -112,7 +112,7 @@ OWNER_QUERIES = [
     ('/search "маникюр" OR педикюр', "ничего не нашлось", 1),
     ("/search message:стрижка", "стрижка бороды", 1),
     ("/search &|!<->", "ничего не нашлось", 1),
-    ("/search NEAR(", "ничего не нашлось", 1),
+    ("/search NEAR(", "near педикюр", 1),  # "near" is a word in one message
 ]
 
 
