@@ -1,4 +1,4 @@
-"""Per-source ingest tokens over real HTTP: channel scopes per event, rate limits with 429, plain tokens as before."""
+"""Per-source ingest tokens over real HTTP: channel scope per event, 429 over the rate, plain tokens too."""
 
 from __future__ import annotations
 
@@ -120,5 +120,5 @@ def test_sources_are_read_from_the_config_file_and_checked(tmp_path: Path) -> No
     assert (source.name, source.channels, source.rate_per_second) == ("salon_bot", ["telegram"], 50)
     assert "t1" not in repr(source)
     config.write_text('[[ingest.sources]]\nname = "x"\ntoken = "t"\nrate_per_second = 0\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="ingest.sources.0.rate_per_second"):
+    with pytest.raises(ConfigError, match=r"ingest\.sources\.0\.rate_per_second"):
         load_settings(config)
