@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.ingest_auth import SourceToken
 from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
+from bot.log_scrub import scrub_http_server_log
 from bot.settings import Settings
 from storage.database import Database, open_database
 from storage.search import SearchIndexer
@@ -58,6 +59,7 @@ async def start_ingest_site(
     settings: Settings, db: Database, writer: EventWriter, state: ServiceState, port: int | None = None
 ) -> tuple[web.AppRunner, int]:
     """Serve the ingest app; returns the runner and the port actually bound (``port=0`` picks one)."""
+    scrub_http_server_log()
     app = create_ingest_app(db, writer, ingest_config(settings), state)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)
     await runner.setup()
