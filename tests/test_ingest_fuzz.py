@@ -23,7 +23,7 @@ from bot.events import STANDARD_EVENTS
 from tests.live_ingest import LiveIngest, live_ingest
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from tests.fake_bot_api import FakeBotAPI
 from tests.processes import free_port, running_service, write_config
@@ -83,6 +84,7 @@ def forbidden(log: str) -> list[str]:
     return [what for what, needle in needles.items() if needle.lower() in log.lower()]
 
 
+@pytest.mark.slow
 async def test_a_full_scenario_leaves_no_secret_or_personal_data_in_the_log(tmp_path: Path) -> None:
     port = free_port()
     async with FakeBotAPI() as api:
