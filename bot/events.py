@@ -31,6 +31,7 @@ _ACTOR_BY_EVENT = {
     "manager_message": "manager",
 }
 MAX_TEXT_CHARS = 16 * 1024
+MIN_YEAR, MAX_YEAR = 2, 9998  # any offset and zone keeps these representable in UTC
 
 ShortText = Annotated[str, StringConstraints(max_length=256)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
@@ -111,6 +112,14 @@ class Event(BaseModel):
         # Numbers would be read as Unix time; the contract says ISO-8601, so say so instead of guessing.
         if value is not None and not isinstance(value, str | datetime):
             raise ValueError("must be an ISO-8601 string like 2025-01-01T12:34:56+03:00")
+        return value
+
+    @field_validator("timestamp", "appointment_at")
+    @classmethod
+    def _convertible_to_utc(cls, value: datetime | None) -> datetime | None:
+        # Year 1 or 9999 with an offset overflows Python's datetime when moved to UTC (a 500 before).
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
         return value
 
     @field_validator("event", "user_id", "channel", "event_id", *SHORT_TEXT_FIELDS, *LONG_TEXT_FIELDS)
@@ -212,8 +221,13 @@ def _error_message(error: Any) -> str:
     return message
 
 
-def validate_items(items: list[Any], local_zone: tzinfo, first_index: int = 0) -> Validated:
-    """Validate decoded JSON items one by one, so one bad event never costs its neighbours."""
+def validate_items(
+    items: list[Any], local_zone: tzinfo, first_index: int = 0, *, channels: frozenset[str] | None = None
+) -> Validated:
+    """Validate decoded JSON items one by one, so one bad event never costs its neighbours.
+
+    ``channels``: when given, an event on any other channel is rejected (a token scoped to channels).
+    """
     result = Validated(rows=[], errors=[], rejected=[])
     validate = Event.model_validate
     for offset, item in enumerate(items):
@@ -232,6 +246,12 @@ def validate_items(items: list[Any], local_zone: tzinfo, first_index: int = 0) -
         except ValidationError as exc:
             for error in exc.errors(include_url=False, include_input=False):
                 result.errors.append(FieldError(index, _error_field(error["loc"]), _error_message(error)))
+            result.rejected.append((index, item))
+            continue
+        if channels is not None and event.channel not in channels:
+            allowed = ", ".join(sorted(channels))
+            message = f"channel {event.channel!r} is outside this token's scope (allowed: {allowed})"
+            result.errors.append(FieldError(index, "channel", message))
             result.rejected.append((index, item))
             continue
         result.rows.append(to_row(event, local_zone))

@@ -50,10 +50,19 @@ def _payload_text(item: Any) -> str:
 
 
 async def ingest_items(
-    items: list[Any], writer: EventWriter, local_zone: tzinfo, *, source: str, first_index: int = 0
+    items: list[Any],
+    writer: EventWriter,
+    local_zone: tzinfo,
+    *,
+    source: str,
+    first_index: int = 0,
+    channels: frozenset[str] | None = None,
 ) -> IngestOutcome:
-    """Validate, store the good items and quarantine the bad ones in one commit, then report."""
-    validated = validate_items(items, local_zone, first_index)
+    """Validate, store the good items and quarantine the bad ones in one commit, then report.
+
+    ``channels``: the sender may only send these (a scoped token); None means any.
+    """
+    validated = validate_items(items, local_zone, first_index, channels=channels)
     by_index: dict[int, list[dict[str, Any]]] = {}
     for error in validated.errors:
         by_index.setdefault(error.index, []).append({"field": error.field, "message": error.message})

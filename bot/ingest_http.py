@@ -5,7 +5,6 @@ Answers are sent only after the events are committed, so a 202 or 207 is a promi
 
 from __future__ import annotations
 
-import hmac
 import logging
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -15,7 +14,9 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from bot.bitrix24.inbound import INBOUND_KEY, INBOUND_PATH, Bitrix24Inbound, post_bitrix24_event
 from bot.ingest import ingest_items
+from bot.ingest_auth import IngestAuth, SourceToken
 from bot.ingest_metrics import IngestMetrics
+from bot.openapi import serve_openapi
 from bot.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
 from storage.database import Database, StorageUnavailable
 from storage.writer import EventWriter, Rejected
@@ -39,6 +40,7 @@ class IngestConfig:
     local_zone: tzinfo
     retry_after_seconds: int
     metrics_token: bytes | None = None
+    sources: tuple[SourceToken, ...] = ()
 
 
 DB_KEY = web.AppKey("db", Database)
@@ -46,26 +48,22 @@ WRITER_KEY = web.AppKey("writer", EventWriter)
 CONFIG_KEY = web.AppKey("ingest_config", IngestConfig)
 STATE_KEY = web.AppKey("state", ServiceState)
 METRICS_KEY = web.AppKey("metrics", IngestMetrics)
+AUTH_KEY = web.AppKey("auth", IngestAuth)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
 
-def _token_known(header: str | None, tokens: tuple[bytes, ...]) -> bool:
-    if not header or not header.startswith("Bearer "):
-        return False
-    offered = header[len("Bearer ") :].strip().encode()
-    known = False
-    for token in tokens:  # no early exit: the time taken must not tell how close a guess was
-        known |= hmac.compare_digest(offered, token)
-    return known
-
-
 async def post_events(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
-    if not _token_known(request.headers.get("Authorization"), config.tokens):
+    auth = request.app[AUTH_KEY]
+    source = auth.identify(request.headers.get("Authorization"))
+    if source is None:
         return _error(401, "missing or unknown token: send 'Authorization: Bearer <token>'")
+    if wait := auth.retry_after(source):
+        logger.warning("source %s is over its rate limit (ingest.sources)", source.name)
+        return _error(429, f"over the rate limit of source {source.name!r}", **{"Retry-After": str(wait)})
     media_type = request.content_type
     if media_type not in JSON_TYPES and media_type not in NDJSON_TYPES:
         return _error(
@@ -85,7 +83,9 @@ async def post_events(request: web.Request) -> web.Response:
         except UndecodableBody as exc:
             await writer.write([], [_undecodable(body, str(exc))])
             return _error(400, str(exc))
-        outcome = await ingest_items(items, writer, config.local_zone, source="http")
+        outcome = await ingest_items(
+            items, writer, config.local_zone, source="http", channels=source.channels
+        )
     except StorageUnavailable:
         return _error(503, "storage is unavailable, retry later", **{"Retry-After": retry_after})
     if not outcome.errors:
@@ -122,7 +122,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def get_metrics(request: web.Request) -> web.StreamResponse:
     """Prometheus text format; behind a bearer token only when ``ingest.metrics_token`` is set."""
     token = request.app[CONFIG_KEY].metrics_token
-    if token is not None and not _token_known(request.headers.get("Authorization"), (token,)):
+    header = request.headers.get("Authorization")
+    if token is not None and IngestAuth.from_tokens((token,)).identify(header) is None:
         return _error(401, "missing or wrong token: send 'Authorization: Bearer <ingest.metrics_token>'")
     metrics = request.app[METRICS_KEY]
     await metrics.outboxes.refresh()
@@ -142,6 +143,7 @@ def create_ingest_app(
     app[WRITER_KEY] = writer
     app[CONFIG_KEY] = config
     app[STATE_KEY] = state or ServiceState()
+    app[AUTH_KEY] = IngestAuth.from_tokens(config.tokens, config.sources)
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
     metrics = IngestMetrics(db)
@@ -151,4 +153,5 @@ def create_ingest_app(
     app.router.add_get("/metrics", get_metrics)
     app[INBOUND_KEY] = bitrix24 or Bitrix24Inbound()
     app.router.add_post(INBOUND_PATH, post_bitrix24_event)
+    app.router.add_get("/openapi.json", serve_openapi)
     return app

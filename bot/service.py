@@ -14,9 +14,11 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.bitrix24.inbound import inbound_for
-from bot.bitrix24.worker import CrmWorker, start_crm_worker
+from bot.bitrix24.worker import CrmWorker, prepare_crm_worker
+from bot.ingest_auth import SourceToken
 from bot.ingest_http import IngestConfig, ServiceState, create_ingest_app
 from bot.leadership import start_leadership
+from bot.log_scrub import scrub_http_server_log
 from bot.settings import Settings
 from storage.bi_views import sync_bi_zone
 from storage.database import Database, open_database
@@ -37,6 +39,19 @@ def ingest_config(settings: Settings) -> IngestConfig:
             if settings.ingest.metrics_token
             else None
         ),
+        sources=source_tokens(settings),
+    )
+
+
+def source_tokens(settings: Settings) -> tuple[SourceToken, ...]:
+    return tuple(
+        SourceToken(
+            source.name,
+            source.token.get_secret_value().encode(),
+            frozenset(source.channels) if source.channels else None,
+            source.rate_per_second,
+        )
+        for source in settings.ingest.sources
     )
 
 
@@ -61,6 +76,7 @@ async def start_ingest_site(
     # Without the worker (no webhook_url) nothing would fetch what Bitrix24 reports: refuse it openly.
     token = settings.bitrix24.application_token if crm is not None else None
     inbound = inbound_for(token.get_secret_value() if token else None, db, crm.wake if crm else None)
+    scrub_http_server_log()
     app = create_ingest_app(db, writer, ingest_config(settings), state, bitrix24=inbound)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)
     await runner.setup()
@@ -86,10 +102,12 @@ async def serve(
     crm: CrmWorker | None = None
     try:
         if settings.bitrix24.enabled:
-            crm = await start_crm_worker(settings, db, writer)
+            crm = await prepare_crm_worker(settings, db, writer)
         runner, port = await start_ingest_site(settings, db, writer, state, crm=crm)
-        if not settings.ingest.tokens:
-            logger.warning("ingest.tokens is empty: every POST /v1/events will be refused with 401")
+        if not settings.ingest.tokens and not settings.ingest.sources:
+            logger.warning(
+                "ingest.tokens and ingest.sources are empty: every POST /v1/events will be refused with 401"
+            )
         if settings.telegram.token is not None:
             from bot.dispatcher import build_dispatcher
             from bot.telegram_link import TelegramLink

@@ -69,6 +69,15 @@ class DatabaseSettings(_Section):
         return value
 
 
+class IngestSource(_Section):
+    """A source with a token of its own: optionally limited to some channels and to a request rate."""
+
+    name: str = Field(min_length=1, max_length=64)
+    token: SecretStr
+    channels: list[str] = Field(default_factory=list)
+    rate_per_second: float | None = Field(default=None, gt=0)
+
+
 class IngestSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -80,6 +89,7 @@ class IngestSettings(_Section):
     retry_after_seconds: int = Field(default=5, ge=1)
     metrics_token: SecretStr | None = None
     storage_alarm_after_seconds: float = Field(default=30.0, ge=0)
+    sources: list[IngestSource] = Field(default_factory=list)
 
 
 class ReportSettings(_Section):

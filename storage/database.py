@@ -65,10 +65,13 @@ def _ensure_sqlite_directory(url: str) -> None:
 def create_engine(url: str, busy_timeout_ms: int = 5000) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_directory(url)
-        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        # hide_parameters: a failed statement's message must not carry clients' texts into the log.
+        engine = create_async_engine(
+            url, connect_args={"timeout": busy_timeout_ms / 1000}, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", sqlite_pragmas(busy_timeout_ms))
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def _alembic_config(connection: Connection) -> Any:

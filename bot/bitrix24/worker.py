@@ -312,7 +312,7 @@ class CrmWorker:
             await self._write(mapping.lead_event(fields, owner.user_id, owner.channel))
 
 
-async def start_crm_worker(settings: Settings, db: Database, writer: EventWriter) -> CrmWorker:
+async def prepare_crm_worker(settings: Settings, db: Database, writer: EventWriter) -> CrmWorker:
     """The worker ``leadtrail run`` prepares when ``[bitrix24] webhook_url`` is set; the leader starts it
     (bot.leadership), so several processes on one PostgreSQL never call Bitrix24 twice for one job."""
     config = settings.bitrix24
