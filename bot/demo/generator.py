@@ -197,6 +197,8 @@ SLOW_ANSWER_REASON = assistant.SLOW_ANSWER_REASON
 OTHER_REASONS = ("дорого", "далеко", "передумал", "записался в другое место", SLOW_ANSWER_REASON)
 OTHER_REASON_WEIGHTS = (30, 15, 25, 22, 8)
 CANCEL_REASON = "заболел, перенесёт позже"
+# The CRM taking a lead the Telegram assistant created: the event that links the client to the CRM id.
+CRM_LINK_EVENT = "crm_lead_linked"
 TELEGRAM_GIVE_UPS = {
     EVENING_SLOTS_REASON: ("Мне только вечером удобно, тогда не надо", "Вечером никак? Тогда не буду"),
     "дорого": ("Дорого, не буду", "Что-то дороговато, не надо"),
@@ -246,7 +248,7 @@ PAID_SHARE = 0.95
 RETURN_SHARE = 0.35
 REFUSAL_AFTER_SILENCE = {"day": 0.45, "evening": 0.7}
 REFUSAL_AFTER_LEAD = 0.75
-EVENING_REASON_CHANCE = {"booking.evening": 0.9, "evening_booking": 0.55, "other": 0.14}
+EVENING_REASON_CHANCE = {"booking.evening": 0.95, "evening_booking": 0.55, "other": 0.14}
 CANCELLED_BOOKING_NUMBER = (8, 20)
 FOLLOW_UP_COUNT_WEIGHTS = (50, 35, 15)
 RESCHEDULE_SHARE = 0.15
@@ -551,8 +553,12 @@ class _Month:
             client.crm_id = f"BX_{number}"
         self.lead_count += 1
         if telegram:
+            # The assistant logged the lead; the CRM, which the bot knows nothing of, picks it up.
             client.last_lead_id = assistant.lead_id(int(client.user_id.removeprefix("tg_")), message_id)
-            return  # the assistant logged the lead
+            if client.crm_id is not None:
+                fields = {"event": CRM_LINK_EVENT, "actor": "system", "phone": client.phone}
+                self._emit(dialog.at + self._pause(2, 60), self._business(client, fields))
+            return
         local_year = dialog.at.astimezone(self.zone).year
         client.last_lead_id = f"lead_{local_year}_{self.lead_count:04d}"
         dialog.at += self._pause(2, 60)
