@@ -20,6 +20,7 @@ from bot.demo.assistant import month_events
 from bot.demo.generator import (
     CRM_LINK_EVENT,
     EVENING_SLOTS_REASON,
+    DemoMonth,
     TelegramMessage,
     generate_demo_month,
     pick_showcase_user,
@@ -42,8 +43,13 @@ def _from_assistant(event: dict[str, Any]) -> bool:
 
 
 @cache
+def _played(zone_name: str, end: date, days: int, seed: int) -> tuple[DemoMonth, tuple[dict[str, Any], ...]]:
+    month = generate_demo_month(days=days, end=end, seed=seed, zone=ZoneInfo(zone_name))
+    return month, tuple(asyncio.run(month_events(month)))
+
+
 def _month(seed: int = 2025) -> tuple[dict[str, Any], ...]:
-    return tuple(generate_demo_events(days=DAYS, end=END, seed=seed, zone=MOSCOW))
+    return _played("Europe/Moscow", END, DAYS, seed)[1]
 
 
 def _events(kind: str, seed: int = 2025) -> list[dict[str, Any]]:
@@ -82,10 +88,9 @@ def test_events_are_json_ready_and_have_unique_explicit_ids() -> None:
 )
 def test_timestamps_are_sorted_inside_the_requested_local_days(zone_name: str, end: date, days: int) -> None:
     zone = ZoneInfo(zone_name)
-    month = generate_demo_month(days=days, end=end, seed=7, zone=zone)
+    month, events = _played(zone_name, end, days, 2025)
     history = [item.at if isinstance(item, TelegramMessage) else _moment(item) for item in month.history]
     assert history == sorted(history)
-    events = asyncio.run(month_events(month))
     start, stop = _window(zone, end, days)
     moments = [_moment(event) for event in events]
     assert all(moment.utcoffset() is not None for moment in moments)
