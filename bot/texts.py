@@ -54,6 +54,7 @@ EVENT_LABELS = {
     "refusal": "↩️ Отказ",
     "manager_message": "👩‍💼 Сообщение менеджера",
     "appointment_cancelled": "❌ Отмена записи",
+    "crm_lead_linked": "🔗 Заявка в CRM",
 }
 
 

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 
-from bot.demo.generator import generate_demo_events
+from bot.demo.assistant import month_events
+from bot.demo.generator import generate_demo_month
 from bot.events import validate_items
 from bot.report_view import ReportAction, ReportCallback, Section
 from tests.bot_harness import OWNER, STRANGER, BotHarness, bot_harness
@@ -20,7 +21,8 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 async def load_demo_month(harness: BotHarness) -> None:
     end = (datetime.now(MOSCOW) - timedelta(days=1)).date()
-    validated = validate_items(generate_demo_events(days=30, end=end, seed=7, zone=MOSCOW), MOSCOW)
+    events = await month_events(generate_demo_month(days=30, end=end, seed=7, zone=MOSCOW))
+    validated = validate_items(events, MOSCOW)
     assert validated.errors == []
     await harness.writer.write(validated.rows)
 

@@ -4,15 +4,26 @@ The demo must show what LeadTrail finds in real data — evening demand the shop
 case: 38% of refusals were missing evening slots), a better v2 scenario, slow answers, no-shows, repeat
 clients — so the numbers are shaped on purpose, and the output depends only on the arguments: the same
 seed and days always give the same events and the same ``event_id``s, so a re-run is idempotent.
+
+Telegram clients write to the example salon assistant (``examples/salon_assistant``): for them the month
+holds only what the clients type (:class:`TelegramMessage`); ``bot.demo.assistant`` feeds those messages
+to the assistant's real aiogram bot, whose answers, intents, leads, bookings and refusals reach LeadTrail
+through the SDK's middleware. The client's words are picked so that the assistant's rules lead to the
+story's outcome (a phone number makes the lead, "да" the booking, a named reason the refusal). What no
+Telegram bot can know — the other channels, CRM ids, payments, no-shows, managers' messages — stays
+events made here.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from random import Random
 from typing import Any
+
+from examples.salon_assistant import dialog as assistant
 
 LOCATIONS = ("Баумана", "Ямашева")
 LOCATION_WEIGHTS = (55, 45)
@@ -177,12 +188,25 @@ CONTACT_ANSWERS = (
     "Спасибо, {first}! Администратор подтвердит запись.",
 )
 GIVE_UP_MESSAGES = ("Понятно, тогда не надо", "Ладно, подумаю", "Спасибо, неудобно")
+# What a Telegram client types to accept the offered slot, and to give up for each reason: the
+# assistant's rules turn these into the booking and the refusal with that reason.
+CONFIRM_MESSAGES = ("Да, давайте", "Подходит", "Хорошо, давайте в 12:00")
 
-EVENING_SLOTS_REASON = "нет свободных вечерних слотов"
-SLOW_ANSWER_REASON = "не устроило время ожидания ответа"
+EVENING_SLOTS_REASON = assistant.EVENING_SLOTS_REASON
+SLOW_ANSWER_REASON = assistant.SLOW_ANSWER_REASON
 OTHER_REASONS = ("дорого", "далеко", "передумал", "записался в другое место", SLOW_ANSWER_REASON)
 OTHER_REASON_WEIGHTS = (30, 15, 25, 22, 8)
 CANCEL_REASON = "заболел, перенесёт позже"
+# The CRM taking a lead the Telegram assistant created: the event that links the client to the CRM id.
+CRM_LINK_EVENT = "crm_lead_linked"
+TELEGRAM_GIVE_UPS = {
+    EVENING_SLOTS_REASON: ("Мне только вечером удобно, тогда не надо", "Вечером никак? Тогда не буду"),
+    "дорого": ("Дорого, не буду", "Что-то дороговато, не надо"),
+    "далеко": ("Далеко от меня, не поеду, не надо",),
+    "передумал": ("Передумал, не надо", "Ладно, не буду"),
+    "записался в другое место": ("Уже записался в другое место, спасибо",),
+    SLOW_ANSWER_REASON: ("Долго отвечаете, не надо",),
+}
 
 MANAGER_TAKEOVER_TEXTS = (
     "Здравствуйте! Это администратор {manager}, помогу с записью.",
@@ -224,7 +248,7 @@ PAID_SHARE = 0.95
 RETURN_SHARE = 0.35
 REFUSAL_AFTER_SILENCE = {"day": 0.45, "evening": 0.7}
 REFUSAL_AFTER_LEAD = 0.75
-EVENING_REASON_CHANCE = {"booking.evening": 0.9, "evening_booking": 0.55, "other": 0.14}
+EVENING_REASON_CHANCE = {"booking.evening": 0.95, "evening_booking": 0.55, "other": 0.14}
 CANCELLED_BOOKING_NUMBER = (8, 20)
 FOLLOW_UP_COUNT_WEIGHTS = (50, 35, 15)
 RESCHEDULE_SHARE = 0.15
@@ -252,6 +276,35 @@ class _Client:
     scenario: str
     crm_id: str | None = None
     last_lead_id: str | None = None
+    messages_in_chat: int = 0  # Telegram numbers a private chat's messages, both sides, from 1
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramMessage:
+    """A Telegram client's message to the salon's bot, and how long the assistant thinks before answering."""
+
+    at: datetime  # UTC
+    chat_id: int
+    message_id: int
+    first_name: str
+    last_name: str
+    text: str
+    think_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DemoMonth:
+    """The month, oldest first: events exactly as POSTed, and Telegram clients' messages for the assistant."""
+
+    history: tuple[dict[str, Any] | TelegramMessage, ...]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [item for item in self.history if isinstance(item, dict)]
+
+    @property
+    def telegram(self) -> list[TelegramMessage]:
+        return [item for item in self.history if isinstance(item, TelegramMessage)]
 
 
 @dataclass(slots=True)
@@ -275,6 +328,8 @@ class _Month:
         self.days = days
         self.horizon = self._local(end + timedelta(days=1), time())
         self.raw: list[tuple[datetime, int, dict[str, Any]]] = []
+        self.telegram: list[tuple[datetime, int, TelegramMessage]] = []
+        self.sequence = itertools.count()
         self.used_numbers: set[str] = set()
         self.used_crm: set[int] = set()
         self.returns: defaultdict[date, list[_Client]] = defaultdict(list)
@@ -288,7 +343,20 @@ class _Month:
 
     def _emit(self, at: datetime, fields: dict[str, Any]) -> None:
         if at < self.horizon:
-            self.raw.append((at, len(self.raw), fields))
+            self.raw.append((at, next(self.sequence), fields))
+
+    def _say(self, dialog: _Dialog, text: str, think_ms: int) -> int:
+        """A Telegram client's message to the assistant; returns its number in the chat (answer: the next)."""
+        client = dialog.client
+        client.messages_in_chat += 2
+        message_id = client.messages_in_chat - 1
+        if dialog.at + timedelta(milliseconds=think_ms) < self.horizon:
+            first, _, last = client.full_name.partition(" ")
+            message = TelegramMessage(
+                dialog.at, int(client.user_id.removeprefix("tg_")), message_id, first, last, text, think_ms
+            )
+            self.telegram.append((dialog.at, next(self.sequence), message))
+        return message_id
 
     def _pause(self, low_s: float, high_s: float) -> timedelta:
         return timedelta(milliseconds=round(self.rng.uniform(low_s, high_s) * 1000))
@@ -326,7 +394,7 @@ class _Month:
             return rng.randint(3100, 9000)
         return round(rng.triangular(800, 2500, 1300))
 
-    def build(self) -> list[tuple[datetime, int, dict[str, Any]]]:
+    def build(self) -> None:
         for offset in range(self.days):
             day = self.first_day + timedelta(days=offset)
             returning = self.returns.pop(day, [])
@@ -340,7 +408,6 @@ class _Month:
                     hour = self.rng.choice(CALL_CENTER_HOURS)
                 start = self._local(day, time(hour)) + self._pause(0, 3599.999)
                 self._dialog(client, start, hour, is_return)
-        return self.raw
 
     def _opening(self, hour: int, is_return: bool) -> tuple[str, str, str]:
         rng = self.rng
@@ -356,12 +423,26 @@ class _Month:
 
     def _turn(
         self, dialog: _Dialog, message: str, intent: str, answer: str, extra: dict[str, Any] | None = None
-    ) -> None:
-        """One client message and the assistant's answer, which arrives response_time_ms later."""
+    ) -> int:
+        """One client message and the assistant's answer, which arrives response_time_ms later.
+
+        In Telegram the assistant itself answers (``intent`` and ``answer`` are then its business); returns
+        the message's number in the Telegram chat, else 0.
+        """
         rng, client = self.rng, dialog.client
-        self._emit(dialog.at, self._incoming(client, message) | (extra or {}))
         response_ms = self._response_ms()
         dialog.slow = dialog.slow or response_ms > SLA_MS
+        if client.channel == "telegram":
+            message_id = self._say(dialog, message, response_ms)
+            dialog.at += timedelta(milliseconds=response_ms)
+            if (
+                assistant.answer(message).confidence < LOW_CONFIDENCE
+                and rng.random() < MANAGER_TAKEOVER_SHARE
+            ):
+                self._takeover(dialog)
+            dialog.at += self._pause(15, 240)
+            return message_id
+        self._emit(dialog.at, self._incoming(client, message) | (extra or {}))
         low = 0.55 if intent == "smalltalk" else 0.72
         dialog.at += timedelta(milliseconds=response_ms)
         outgoing: dict[str, Any] = {
@@ -377,11 +458,17 @@ class _Month:
         }
         self._emit(dialog.at, outgoing)
         if outgoing["confidence"] < LOW_CONFIDENCE and rng.random() < MANAGER_TAKEOVER_SHARE:
-            manager = rng.choice(MANAGERS)
-            dialog.at += self._pause(60, 900)
-            text = rng.choice(MANAGER_TAKEOVER_TEXTS).format(manager=MANAGER_NAMES[manager])
-            self._manager_message(dialog.at, client, manager, text)
+            self._takeover(dialog)
         dialog.at += self._pause(15, 240)
+        return 0
+
+    def _takeover(self, dialog: _Dialog) -> None:
+        """An administrator steps in after an answer the assistant was unsure of."""
+        rng = self.rng
+        manager = rng.choice(MANAGERS)
+        dialog.at += self._pause(60, 900)
+        text = rng.choice(MANAGER_TAKEOVER_TEXTS).format(manager=MANAGER_NAMES[manager])
+        self._manager_message(dialog.at, dialog.client, manager, text)
 
     @staticmethod
     def _incoming(client: _Client, message: str) -> dict[str, Any]:
@@ -449,10 +536,13 @@ class _Month:
 
     def _lead(self, dialog: _Dialog) -> None:
         rng, client = self.rng, dialog.client
-        if client.last_lead_id is None or rng.random() < REPEAT_CONTACT_SHARE:
+        telegram = client.channel == "telegram"
+        message_id = 0
+        # In Telegram the phone number is what makes the assistant create the lead.
+        if client.last_lead_id is None or rng.random() < REPEAT_CONTACT_SHARE or telegram:
             message = f"{client.first_name}, {client.phone}"
             answer = rng.choice(CONTACT_ANSWERS).format(first=client.first_name)
-            self._turn(dialog, message, "contact.provided", answer, {"phone": client.phone})
+            message_id = self._turn(dialog, message, "contact.provided", answer, {"phone": client.phone})
         # The CRM knows the client once the contact is given; the id then stays on all later events.
         if client.crm_id is None and rng.random() < CRM_SHARE:
             while True:
@@ -462,6 +552,13 @@ class _Month:
                     break
             client.crm_id = f"BX_{number}"
         self.lead_count += 1
+        if telegram:
+            # The assistant logged the lead; the CRM, which the bot knows nothing of, picks it up.
+            client.last_lead_id = assistant.lead_id(int(client.user_id.removeprefix("tg_")), message_id)
+            if client.crm_id is not None:
+                fields = {"event": CRM_LINK_EVENT, "actor": "system", "phone": client.phone}
+                self._emit(dialog.at + self._pause(2, 60), self._business(client, fields))
+            return
         local_year = dialog.at.astimezone(self.zone).year
         client.last_lead_id = f"lead_{local_year}_{self.lead_count:04d}"
         dialog.at += self._pause(2, 60)
@@ -492,15 +589,23 @@ class _Month:
         dialog.at += self._pause(5, 600)
         weights = FEMALE_SERVICE_WEIGHTS if client.female else MALE_SERVICE_WEIGHTS
         service, low, high, minutes = rng.choices(SERVICES, weights=weights)[0]
-        appointment = self._appointment_time(dialog.at, evening)
-        fields: dict[str, Any] = {
-            "event": "appointment_booked",
-            "service": service,
-            "appointment_at": appointment.astimezone(self.zone).isoformat(timespec="seconds"),
-        }
-        if rng.random() < MANAGER_BOOKING_SHARE:
-            fields["manager_id"] = rng.choice(MANAGERS)
-        self._emit(dialog.at, self._business(client, fields))
+        if client.channel == "telegram":
+            # The assistant books its one service into the slot it offered (the evenings are full).
+            service, low, high, minutes = next(
+                entry for entry in SERVICES if entry[0] == assistant.BOOKED_SERVICE
+            )
+            appointment = assistant.booked_slot(dialog.at.replace(microsecond=0))
+            self._turn(dialog, rng.choice(CONFIRM_MESSAGES), "booking.confirm", "")
+        else:
+            appointment = self._appointment_time(dialog.at, evening)
+            fields: dict[str, Any] = {
+                "event": "appointment_booked",
+                "service": service,
+                "appointment_at": appointment.astimezone(self.zone).isoformat(timespec="seconds"),
+            }
+            if rng.random() < MANAGER_BOOKING_SHARE:
+                fields["manager_id"] = rng.choice(MANAGERS)
+            self._emit(dialog.at, self._business(client, fields))
         self.booking_count += 1
 
         if not self.cancelled and self.booking_count >= self.cancel_at_booking and appointment < self.horizon:
@@ -535,6 +640,11 @@ class _Month:
         rng, client = self.rng, dialog.client
         if rng.random() >= chance:
             return
+        if client.channel == "telegram":
+            # The client says why, and the assistant logs the refusal with that reason.
+            reason = self._refusal_reason(dialog)
+            self._turn(dialog, rng.choice(TELEGRAM_GIVE_UPS[reason]), "refusal", "")
+            return
         if rng.random() < GIVE_UP_MESSAGE_SHARE:
             self._emit(dialog.at, self._incoming(client, rng.choice(GIVE_UP_MESSAGES)))
         dialog.at += self._pause(30, 900)
@@ -557,22 +667,27 @@ class _Month:
         return rng.choices(OTHER_REASONS, weights=OTHER_REASON_WEIGHTS)[0]
 
 
-def generate_demo_events(
-    *, days: int = 30, end: date, seed: int = 2025, zone: tzinfo
-) -> list[dict[str, Any]]:
-    """JSON-ready events of ``days`` local days ending with ``end``, oldest first, exactly as POSTed.
+def generate_demo_month(*, days: int = 30, end: date, seed: int = 2025, zone: tzinfo) -> DemoMonth:
+    """``days`` local days ending with ``end``: JSON-ready events exactly as POSTed, and Telegram messages.
 
     Nothing happens after the end of ``end``: visits booked beyond it have no payment or no-show yet.
     """
     if days < 1:
         raise ValueError("days must be at least 1")
-    raw = _Month(days=days, end=end, seed=seed, zone=zone).build()
-    raw.sort(key=lambda item: (item[0], item[1]))
-    events: list[dict[str, Any]] = []
-    for number, (moment, _, fields) in enumerate(raw, start=1):
-        timestamp = moment.astimezone(zone).isoformat(timespec="milliseconds")
-        events.append({"event_id": f"demo-{number:06d}", "timestamp": timestamp, **fields})
-    return events
+    month = _Month(days=days, end=end, seed=seed, zone=zone)
+    month.build()
+    month.raw.sort(key=lambda item: (item[0], item[1]))
+    events = {
+        n: {
+            "event_id": f"demo-{number:06d}",
+            "timestamp": moment.astimezone(zone).isoformat(timespec="milliseconds"),
+        }
+        | fields
+        for number, (moment, n, fields) in enumerate(month.raw, start=1)
+    }
+    messages = {n: message for _, n, message in month.telegram}
+    merged = sorted([*((at, n) for at, n, _ in month.raw), *((at, n) for at, n, _ in month.telegram)])
+    return DemoMonth(tuple(events[n] if n in events else messages[n] for _, n in merged))
 
 
 def pick_showcase_user(events: list[dict[str, Any]]) -> str:

@@ -1,5 +1,10 @@
 """``leadtrail demo``: a month of a Kazan barbershop, sent through the real HTTP ingest into a local file.
 
+The month goes the way a salon's data goes: the Telegram clients write to the example salon assistant
+(``examples/salon_assistant``, fed offline by ``bot.demo.assistant``), whose dialog — messages, answers
+with their response times and intents, leads, bookings, refusals — is logged by the SDK's aiogram
+middleware; the other channels, CRM ids, payments, no-shows and managers' messages come from
+``bot.demo.generator``. Both reach the collector through the SDK's ``EventClient``.
 No token and no network: the ingest server listens on 127.0.0.1 for the duration of the demo only.
 """
 
@@ -14,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli import CommandFailed
-from bot.demo.generator import generate_demo_events, pick_showcase_user
+from bot.demo.assistant import NumberingSink, play_month
+from bot.demo.generator import DemoMonth, generate_demo_month, pick_showcase_user
 from bot.formatting import format_int
 from bot.ingest_http import ServiceState
 from bot.report_render import load_report_data
@@ -36,17 +42,21 @@ DB_NAME = "leadtrail-demo.db"
 BATCH_SIZE = 500
 
 
-async def _send_all(base_url: str, token: str, events: list[dict[str, Any]], spool: Path) -> int:
-    """Through the same EventClient a salon's assistant uses; returns how many it delivered."""
+async def _send_all(
+    base_url: str, token: str, month: DemoMonth, spool: Path
+) -> tuple[int, list[dict[str, Any]]]:
+    """Through the same EventClient a salon's assistant uses: how many it delivered, and what was logged."""
     client = EventClient(base_url, token, spool_dir=spool, batch_size=BATCH_SIZE)
     await client.start()
-    for event in events:
-        client.log(event)
-    delivered = await client.flush(timeout=120)
-    await client.aclose()
+    sink = NumberingSink(client)
+    try:
+        await play_month(month, sink)
+    finally:
+        delivered = await client.flush(timeout=120)
+        await client.aclose()
     if not delivered or client.stats.rejected or client.stats.spooled:
         raise CommandFailed(f"the demo could not deliver every event: {client.stats}")
-    return client.stats.sent
+    return client.stats.sent, sink.logged
 
 
 def _fresh_database_url(out: Path) -> str:
@@ -57,8 +67,8 @@ def _fresh_database_url(out: Path) -> str:
 
 
 async def _load(
-    settings: Settings, db: Database, events: list[dict[str, Any]], spool: Path
-) -> tuple[int, float]:
+    settings: Settings, db: Database, month: DemoMonth, spool: Path
+) -> tuple[int, list[dict[str, Any]], float]:
     writer = create_writer(settings, db)
     await writer.start()
     token = secrets.token_urlsafe(24)
@@ -70,11 +80,11 @@ async def _load(
     runner, port = await start_ingest_site(demo_settings, db, writer, ServiceState(), port=0)
     started = time.perf_counter()
     try:
-        sent = await _send_all(f"http://127.0.0.1:{port}", token, events, spool)
+        sent, events = await _send_all(f"http://127.0.0.1:{port}", token, month, spool)
     finally:
         await runner.cleanup()
         await writer.close()
-    return sent, time.perf_counter() - started
+    return sent, events, time.perf_counter() - started
 
 
 def _secret(value: str) -> Any:
@@ -114,13 +124,13 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     zone = settings.tz
     end = (datetime.now(zone) - timedelta(days=1)).date()
     first_day = end - timedelta(days=days - 1)
-    events = generate_demo_events(days=days, end=end, seed=seed, zone=zone)
+    month = generate_demo_month(days=days, end=end, seed=seed, zone=zone)
     url = _fresh_database_url(out)
     db = await open_database(url)
     await sync_bi_zone(db, zone)
-    showcase = pick_showcase_user(events)
     try:
-        sent, seconds = await _load(settings, db, events, out / "spool")
+        sent, events, seconds = await _load(settings, db, month, out / "spool")
+        showcase = pick_showcase_user(events)
         async with db.sessions() as session:
             clients = await client_count(session)
             stored = await event_count(session)
@@ -131,6 +141,11 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         await db.close()
 
     print(f"LeadTrail — демо: барбершоп «Усы», Казань, {first_day:%d.%m.%Y}–{end:%d.%m.%Y}")
+    dialogs = sum(event["event"] == "message_received" for event in events if "message_id" in event)
+    print(
+        f"Клиенты в Telegram написали ассистенту-примеру {format_int(dialogs)} сообщений; его ответы, "
+        f"заявки, записи и отказы записал middleware LeadTrail."
+    )
     print(
         f"Отправлено через EventClient и HTTP: {format_int(len(events))} событий, "
         f"доставлено {format_int(sent)} ({seconds:.1f} с), в базе {format_int(stored)}, "

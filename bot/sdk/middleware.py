@@ -5,6 +5,10 @@ wrote and when the update arrived) and a request middleware on ``bot.session`` (
 current exchange lives in a ``ContextVar``, so handler code reaches it with no extra arguments and tasks
 spawned by a handler still see it. The tracker must never cost the salon a reply: every error inside it
 is logged by type only (no texts, no phones) and swallowed.
+
+``clock`` (a ``time.time``-like callable) is for replaying history, as ``leadtrail demo`` does: with it the
+tracker times answers and stamps every event it logs by that clock instead of the real one. Without it
+answers are timed by ``time.monotonic`` and the client stamps events when they are logged.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from aiogram.methods import (
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message, TelegramObject, Update
 
-from bot.sdk.stamps import utc_now_iso
+from bot.sdk.stamps import utc_iso
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +88,7 @@ class Exchange:
 
     user_id: str
     chat_id: int
-    arrived: float  # time.monotonic() when the update reached the dispatcher
+    arrived: float  # when the update reached the dispatcher: time.monotonic(), or the tracker's clock
     fields: dict[str, Any] = field(default_factory=dict)
     answers: list[dict[str, Any]] = field(default_factory=list)
     open: bool = True
@@ -135,8 +139,12 @@ def _message_id(result: object) -> int | None:
 class LeadTrailTracker:
     """Records the salon bot's dialog as LeadTrail events; ``annotate`` and ``log_event`` are for handlers."""
 
-    def __init__(self, client: EventSink) -> None:
+    def __init__(self, client: EventSink, *, clock: Callable[[], float] | None = None) -> None:
         self.client = client
+        self.clock = clock
+        # Answer timing: a steady clock for live bots, the given one when replaying history.
+        self._elapsed: Callable[[], float] = time.monotonic if clock is None else clock
+        self._now: Callable[[], float] = time.time if clock is None else clock
 
     def setup(self, dp: Dispatcher, bot: Bot) -> None:
         """Register both middlewares: incoming updates on ``dp`` and outgoing answers on ``bot.session``."""
@@ -170,7 +178,10 @@ class LeadTrailTracker:
                     )
                     return
                 user_id = exchange.user_id
-            self.client.log({**fields, "event": event, "user_id": user_id, "channel": channel})
+            logged = {**fields, "event": event, "user_id": user_id, "channel": channel}
+            if self.clock is not None and "timestamp" not in logged:
+                logged["timestamp"] = utc_iso(self.clock())
+            self.client.log(logged)
         except Exception as error:
             _swallowed("log_event", error)
 
@@ -178,7 +189,7 @@ class LeadTrailTracker:
 
     def begin(self, update: Update) -> Exchange | None:
         """The exchange of a private message or button press (a client talking to the bot), else None."""
-        arrived = time.monotonic()
+        arrived = self._elapsed()
         message = update.message
         if message is not None:
             user = message.from_user
@@ -197,6 +208,8 @@ class LeadTrailTracker:
             "channel": CHANNEL,
             "message_id": message.message_id,
         }
+        if self.clock is not None:
+            event["timestamp"] = utc_iso(exchange.arrived)
         user = message.from_user
         if user is not None:
             event["name"] = _name(user.first_name, user.last_name)
@@ -213,7 +226,7 @@ class LeadTrailTracker:
         if exchange is not None and exchange.chat_id != chat_id:
             return  # e.g. a notice to a manager while handling a client's message
         event: dict[str, Any] = {
-            "timestamp": utc_now_iso(),
+            "timestamp": utc_iso(self._now()),
             "event": "assistant_response",
             "user_id": f"tg_{chat_id}",
             "channel": CHANNEL,
@@ -225,7 +238,7 @@ class LeadTrailTracker:
         if exchange is None:
             self.client.log(event)
             return
-        event["response_time_ms"] = int((time.monotonic() - exchange.arrived) * 1000)
+        event["response_time_ms"] = int((self._elapsed() - exchange.arrived) * 1000)
         if exchange.open:
             exchange.answers.append(event)  # logged at the end, with whatever annotate() adds meanwhile
         else:

@@ -8,24 +8,50 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher, F, Router
+from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.sdk import EventClient, LeadTrailTracker
-from examples.salon_assistant.dialog import Outcome, answer
+from bot.sdk.middleware import EventSink
+from examples.salon_assistant.dialog import (
+    BOOKED_SERVICE,
+    Outcome,
+    answer,
+    booked_slot,
+    lead_id,
+    phone_in,
+)
+
+SCENARIO = "rules-v1"
 
 
-async def on_text(message: Message, tracker: LeadTrailTracker) -> None:
-    """Answer, tell LeadTrail what the assistant understood, and log the business outcome."""
+async def on_text(message: Message, tracker: LeadTrailTracker, state: FSMContext) -> None:
+    """Answer, tell LeadTrail what the assistant understood, and log the business outcome.
+
+    The chat's last lead id is kept in aiogram's FSM data, so its booking or refusal links to it.
+    """
     reply = answer(message.text or "")
-    tracker.annotate(intent=reply.intent, confidence=reply.confidence, scenario="rules-v1")
+    tracker.annotate(intent=reply.intent, confidence=reply.confidence, scenario=SCENARIO)
     if reply.outcome is Outcome.LEAD:
-        tracker.log_event("lead_created", lead_id=f"lead_tg_{message.chat.id}_{message.message_id}")
-    elif reply.outcome is Outcome.BOOKING:
-        tracker.log_event("appointment_booked", service="Мужская стрижка")
-    elif reply.outcome is Outcome.REFUSAL:
-        tracker.log_event("refusal", reason=reply.reason)
+        lead = lead_id(message.chat.id, message.message_id)
+        await state.update_data(lead_id=lead)
+        contact = {"lead_id": lead}
+        if (phone := phone_in(message.text or "")) is not None:
+            contact["phone"] = phone
+        if message.from_user is not None:
+            contact["name"] = message.from_user.full_name
+        tracker.log_event("lead_created", **contact)
+    elif reply.outcome is not Outcome.NONE:
+        known: str | None = (await state.get_data()).get("lead_id")
+        linked = {"lead_id": known} if known else {}
+        if reply.outcome is Outcome.BOOKING:
+            visit = booked_slot(message.date).isoformat(timespec="seconds")
+            tracker.log_event("appointment_booked", service=BOOKED_SERVICE, appointment_at=visit, **linked)
+        else:
+            tracker.log_event("refusal", reason=reply.reason, **linked)
     await message.answer(reply.text)
 
 
@@ -35,13 +61,22 @@ def create_router() -> Router:
     return router
 
 
-async def main() -> None:
-    bot = Bot(os.environ["SALON_BOT_TOKEN"])
-    client = EventClient(os.environ["LEADTRAIL_URL"], os.environ["LEADTRAIL_TOKEN"])
-    tracker = LeadTrailTracker(client)
+def create_dispatcher(bot: Bot, sink: EventSink, clock: Callable[[], float] | None = None) -> Dispatcher:
+    """The assistant's dispatcher with LeadTrail registered; ``leadtrail demo`` builds it the same way.
+
+    ``clock`` is for replaying history (the demo); a live bot leaves it to the real time.
+    """
+    tracker = LeadTrailTracker(sink, clock=clock)
     dispatcher = Dispatcher(tracker=tracker)
     dispatcher.include_router(create_router())
     tracker.setup(dispatcher, bot)
+    return dispatcher
+
+
+async def main() -> None:
+    bot = Bot(os.environ["SALON_BOT_TOKEN"])
+    client = EventClient(os.environ["LEADTRAIL_URL"], os.environ["LEADTRAIL_TOKEN"])
+    dispatcher = create_dispatcher(bot, client)
     try:
         await dispatcher.start_polling(bot)
     finally:
