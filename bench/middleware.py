@@ -30,25 +30,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import itertools
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
 from aiogram import Bot, Dispatcher, F, Router
-from aiogram.client.session.base import BaseSession
-from aiogram.methods import TelegramMethod
-from aiogram.methods.base import TelegramType
 from aiogram.types import Message, Update
 
 from bench.common import Figure, Target, print_table, running_server, seed_events
+from bot.demo.assistant import OfflineSession
 from bot.sdk import EventClient, LeadTrailTracker
 from tests.processes import free_port, write_config
 
@@ -56,46 +50,6 @@ BOT_TOKEN = "123456:BENCH-token_abcdefghijklmnop"
 INGEST_TOKEN = "bench-middleware"
 TURN = 50  # updates per turn: short, so both sides see the same machine
 ADDED_MEDIAN_US = Target("<=", 50)
-
-
-class InMemorySession(BaseSession):
-    """Answers every method with the JSON Telegram would return, parsed the way the real session parses it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._message_ids = itertools.count(1_000_000)
-
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
-    ) -> TelegramType:
-        chat_id = getattr(method, "chat_id", 0)
-        message = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private", "first_name": "Анна"},
-            "from": {"id": 123456, "is_bot": True, "first_name": "Salon"},
-            "text": getattr(method, "text", None) or "",
-        }
-        content = json.dumps({"ok": True, "result": message}, ensure_ascii=False)
-        response = self.check_response(bot=bot, method=method, status_code=200, content=content)
-        return cast(TelegramType, response.result)
-
-    async def stream_content(
-        self,
-        url: str,
-        headers: dict[str, Any] | None = None,
-        timeout: int = 30,  # noqa: ASYNC109 - aiogram's signature
-        chunk_size: int = 65536,
-        raise_for_status: bool = True,
-    ) -> AsyncGenerator[bytes, None]:
-        raise NotImplementedError("the benchmark downloads nothing")
-        yield b""  # pragma: no cover - makes this an async generator, as the base class declares
-
-    async def close(self) -> None:
-        return None
 
 
 def salon_router() -> Router:
@@ -157,7 +111,7 @@ class SalonBot:
 
 
 def salon_bot(tracker: LeadTrailTracker) -> SalonBot:
-    bot = Bot(BOT_TOKEN, session=InMemorySession())
+    bot = Bot(BOT_TOKEN, session=OfflineSession(time.time))
     dp = Dispatcher(tracker=tracker)
     dp.include_router(salon_router())
     return SalonBot(dp, bot, tracker, private_messages(bot, TURN))

@@ -54,7 +54,7 @@ class OfflineSession(BaseSession):
     name no chat get ``true``, as most of those do in Telegram.
     """
 
-    def __init__(self, clock: ReplayClock) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         super().__init__()
         self.clock = clock
         self._in_chat: Counter[int] = Counter()
