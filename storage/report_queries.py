@@ -1,9 +1,11 @@
 """The raw numbers behind a report, aggregated in SQL for one period (design.md, "Report metrics").
 
-Every query reads the period through ``ix_events_event_ts`` (event, ts). Looking back into a user's
-history for their latest or first message goes through ``ix_events_client_ts``: a user_id belongs to
-exactly one client, and ``events`` has no index on user_id on purpose (it would cost every insert). Only
-latencies leave the database one by one: per booking, and per distinct answer time with its count.
+Every query reads the period through ``ix_events_event_ts`` (event, ts, …), which also carries every
+column the report reads, so no wide table row is touched. Looking back into a user's history for their
+latest or first message, or an earlier booking, goes through ``ix_events_client_ts`` (client_id, ts,
+event, user_id): a user_id belongs to exactly one client, and ``events`` has no index on user_id on
+purpose (one more b-tree would cost every insert). Only latencies leave the database one by one: per
+answer and per booking (on SQLite packed into one value, see ``_collect``).
 
 A location filter limits which events are counted; look-backs see the user's whole history, so a booking
 at one point is a repeat booking when the user booked before at any point.
