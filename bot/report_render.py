@@ -1,20 +1,38 @@
 """A whole owner's report: the summary text and the album of charts, as the bot, the scheduler, e-mail
-and the demo all show it."""
+and the demo all show it.
+
+Everything runs side by side: the two periods' query groups and each chart's query on their own
+connections (``storage.reads``), and each chart is drawn as soon as its data is in, while the rest is
+still being read. The funnel chart is drawn from the report's own numbers (the same definitions), so it
+costs no query and always agrees with the text.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from bot.settings import Settings
 from reports import charts
-from reports.chart_data import DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
+from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
 from reports.metrics import Report, load_report
 from reports.periods import Period
 from reports.report_text import render_report_text
-from storage.chart_queries import daily_trend_data, funnel_data, heatmap_data, latency_data
+from storage.chart_queries import daily_trend_data, heatmap_data, latency_data
 from storage.database import Database
 from storage.outbox import Attachment
+from storage.reads import read_alone
+
+T = TypeVar("T")
+CHART_FILES = ("funnel.png", "trend.png", "answer-times.png", "heatmap.png")
+# One drawing thread: matplotlib promises nothing for two figures drawn at once, and drawing holds the
+# GIL anyway; the database work runs outside it meanwhile.
+_DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadtrail-charts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,32 +53,76 @@ class ReportCharts:
 
     def render(self) -> tuple[Attachment, ...]:
         """CPU-bound matplotlib work: call it in a worker thread."""
-        return (
-            Attachment("funnel.png", charts.render_funnel(self.funnel)),
-            Attachment("trend.png", charts.render_daily_trend(self.trend)),
-            Attachment("answer-times.png", charts.render_latency(self.latency)),
-            Attachment("heatmap.png", charts.render_heatmap(self.heatmap)),
+        pngs = (
+            charts.render_funnel(self.funnel),
+            charts.render_daily_trend(self.trend),
+            charts.render_latency(self.latency),
+            charts.render_heatmap(self.heatmap),
         )
+        return tuple(Attachment(name, png) for name, png in zip(CHART_FILES, pngs, strict=True))
+
+
+def funnel_of(report: Report, start: datetime, end: datetime, zone: ZoneInfo) -> FunnelData:
+    """The funnel chart's numbers, taken from the report: clients, leads, bookings, paid, no-shows."""
+    period = ChartPeriod.from_utc(start, end, zone, report.location)
+    return FunnelData(
+        period, report.clients, report.leads, report.bookings, report.payments_paid, report.no_shows
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Loading:
+    """The report and each chart's data, being read side by side."""
+
+    report: asyncio.Task[Report]
+    funnel: Awaitable[FunnelData]
+    trend: Awaitable[DailyTrend]
+    latency: Awaitable[LatencyDistribution]
+    heatmap: Awaitable[WeekHourHeatmap]
+
+
+def _start_loading(db: Database, settings: Settings, period: Period, location: str | None) -> _Loading:
+    zone, sla = settings.tz, settings.reports.sla_seconds
+    start, end = period.utc_bounds(zone)
+    report = asyncio.ensure_future(load_report(db.sessions, period, zone, sla_seconds=sla, location=location))
+
+    async def funnel() -> FunnelData:
+        return funnel_of(await report, start, end, zone)
+
+    return _Loading(
+        report=report,
+        funnel=funnel(),
+        trend=read_alone(db.sessions, lambda s: daily_trend_data(s, start, end, zone, location)),
+        latency=read_alone(
+            db.sessions, lambda s: latency_data(s, start, end, zone, location, sla_seconds=sla)
+        ),
+        heatmap=read_alone(db.sessions, lambda s: heatmap_data(s, start, end, zone, location)),
+    )
+
+
+async def _finish(loading: _Loading, charts_loaded: asyncio.Future[T]) -> tuple[Report, T]:
+    """Waits for the charts and the report; after a failure nothing is left reading or drawing."""
+    try:
+        drawn = await charts_loaded
+        return await loading.report, drawn
+    finally:
+        charts_loaded.cancel()
+        loading.report.cancel()
 
 
 async def load_report_data(
     db: Database, settings: Settings, period: Period, location: str | None = None
 ) -> tuple[Report, ReportCharts]:
-    zone = settings.tz
-    start, end = period.utc_bounds(zone)
-    async with db.sessions() as session:
-        report = await load_report(
-            session, period, zone, sla_seconds=settings.reports.sla_seconds, location=location
-        )
-        data = ReportCharts(
-            funnel=await funnel_data(session, start, end, zone, location),
-            trend=await daily_trend_data(session, start, end, zone, location),
-            latency=await latency_data(
-                session, start, end, zone, location, sla_seconds=settings.reports.sla_seconds
-            ),
-            heatmap=await heatmap_data(session, start, end, zone, location),
-        )
-    return report, data
+    loading = _start_loading(db, settings, period, location)
+    report, (funnel, trend, latency, heatmap) = await _finish(
+        loading, asyncio.gather(loading.funnel, loading.trend, loading.latency, loading.heatmap)
+    )
+    return report, ReportCharts(funnel, trend, latency, heatmap)
+
+
+async def _drawn(data: Awaitable[T], draw: Callable[[T], bytes]) -> bytes:
+    loaded = await data
+    return await asyncio.get_running_loop().run_in_executor(_DRAWING, draw, loaded)
 
 
 def report_subject(period: Period) -> str:
@@ -72,7 +134,16 @@ def report_subject(period: Period) -> str:
 async def render_report(
     db: Database, settings: Settings, period: Period, location: str | None = None
 ) -> RenderedReport:
-    report, data = await load_report_data(db, settings, period, location)
+    loading = _start_loading(db, settings, period, location)
+    report, pngs = await _finish(
+        loading,
+        asyncio.gather(
+            _drawn(loading.funnel, charts.render_funnel),
+            _drawn(loading.trend, charts.render_daily_trend),
+            _drawn(loading.latency, charts.render_latency),
+            _drawn(loading.heatmap, charts.render_heatmap),
+        ),
+    )
     text = render_report_text(report, sla_seconds=settings.reports.sla_seconds)
-    attachments = await asyncio.to_thread(data.render)
+    attachments = tuple(Attachment(name, png) for name, png in zip(CHART_FILES, pngs, strict=True))
     return RenderedReport(text, report_subject(period), attachments)

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from reports.periods import Period
+from storage.reads import SessionSource, gather_for
 from storage.report_queries import (
     ANSWER,
     BOOKING,
@@ -212,14 +211,23 @@ def compute_report(
 
 
 async def load_report(
-    session: AsyncSession,
+    source: SessionSource,
     period: Period,
     zone: tzinfo,
     *,
     sla_seconds: float,
     location: str | None = None,
 ) -> Report:
-    """The one way the bot, the CLI and the scheduler get a report: two periods of SQL, then the math."""
-    current = await load_period_aggregates(session, period.utc_bounds(zone), location)
-    previous = await load_period_aggregates(session, period.previous().utc_bounds(zone), location)
+    """The one way the bot, the CLI and the scheduler get a report: two periods of SQL, then the math.
+
+    Given a session factory, both periods (and the query groups within each) run side by side on their
+    own connections; given a session, one after the other in it.
+    """
+    current, previous = await gather_for(
+        source,
+        [
+            load_period_aggregates(source, period.utc_bounds(zone), location),
+            load_period_aggregates(source, period.previous().utc_bounds(zone), location),
+        ],
+    )
     return compute_report(period, current, previous, sla_seconds=sla_seconds, location=location)

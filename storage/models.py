@@ -84,8 +84,23 @@ class StoredEvent(Base):
 
     __tablename__ = "events"
     __table_args__ = (
-        Index("ix_events_client_ts", "client_id", "ts"),
-        Index("ix_events_event_ts", "event", "ts"),
+        # The columns after (client_id, ts) and (event, ts) let the report read a period and walk a
+        # client's history from the index alone (migration 0007_report_speed).
+        Index("ix_events_client_ts", "client_id", "ts", "event", "user_id"),
+        Index(
+            "ix_events_event_ts",
+            "event",
+            "ts",
+            "client_id",
+            "user_id",
+            "channel",
+            "location",
+            "response_time_ms",
+            "intent",
+            "reason",
+            "status",
+            "amount",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -65,10 +65,10 @@ async def show_report(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"leadtrail: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    async with opened_database(settings) as db, db.sessions() as session:
+    async with opened_database(settings) as db:
         try:
             report = await load_report(
-                session,
+                db.sessions,
                 period,
                 settings.tz,
                 sla_seconds=settings.reports.sla_seconds,

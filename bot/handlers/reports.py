@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import texts
 from bot.filters import IsOwner
-from bot.report_render import load_report_data, render_report
+from bot.report_render import render_report
 from bot.report_service import ReportRequest, parse_request, period_request, scenario_samples
 from bot.report_view import (
     ReportAction,
@@ -24,6 +24,7 @@ from bot.report_view import (
 from bot.settings import Settings
 from bot.telegram_media import photo_albums
 from bot.telegram_text import escape_short
+from reports.metrics import load_report
 from storage.audit import record_action
 from storage.database import Database
 
@@ -82,7 +83,13 @@ async def open_section(
     if section is Section.AB:
         text = render_ab(await scenario_samples(db, settings, request))
     else:
-        report_data, _ = await load_report_data(db, settings, request.period, request.location)
+        report_data = await load_report(
+            db.sessions,
+            request.period,
+            settings.tz,
+            sla_seconds=settings.reports.sla_seconds,
+            location=request.location,
+        )
         renderers = {
             Section.CHANNELS: render_channels,
             Section.INTENTS: render_intents,
