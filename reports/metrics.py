@@ -64,6 +64,8 @@ class Report:
     refusal_reasons: list[tuple[str, int]]
     location: str | None = None
     previous: Report | None = field(default=None, compare=False)
+    # Every answer time behind ai_response_seconds (derived ones included), for the answer-time chart.
+    answer_seconds: tuple[float, ...] = field(default=(), compare=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         """The contract of ``report --json``: the design's keys in its order, then ``previous``."""
@@ -188,6 +190,7 @@ def compute_period(
         top_intents=top(raw.intents),
         refusal_reasons=top(raw.refusal_reasons),
         location=location,
+        answer_seconds=tuple(latencies),
     )
 
 

@@ -58,3 +58,16 @@ async def test_rendered_report_has_every_chart_in_album_order(db: Database, writ
     assert all(attachment.content.startswith(b"\x89PNG\r\n\x1a\n") for attachment in rendered.attachments)
     report = await load_report(db.sessions, PERIOD, MOSCOW, sla_seconds=3)
     assert rendered.text == render_report_text(report, sla_seconds=3)
+
+
+async def test_answer_time_chart_counts_derived_answer_times_like_the_report(
+    db: Database, writer: EventWriter
+) -> None:
+    """Of the fixture's four answers one carries response_time_ms, two are derived from the client's
+    latest message, and one has no message before it (not counted), as in the report's p50/p95."""
+    await writer.write(rows(FIXTURE))
+    report, data = await load_report_data(db, SETTINGS, PERIOD)
+    assert report.ai_responses == 4
+    assert data.latency.counts == ((1.2, 1), (2.5, 1), (32401.0, 1))
+    assert data.latency.percentile(0.5) == report.ai_response_seconds.p50 == 2.5
+    assert data.latency.over_sla_share == pytest.approx(report.ai_response_seconds.over_sla_share)
