@@ -87,25 +87,37 @@ class EventWriter:
         self._closing = False
         self.batches_committed = 0
         self._observers: list[BatchObserver] = []
-
-    def observe(self, observer: BatchObserver) -> None:
-        """Call ``observer`` after each commit; it must be quick, and its errors are only logged."""
-        self._observers.append(observer)
         # Monotonic time of the first failed commit of the current storage outage; None while writes work.
         # Read by the owners' alarm (bot.storage_alarm): the database itself cannot carry that news.
         self.failing_since: float | None = None
 
+    def observe(self, observer: BatchObserver) -> None:
+        """Call ``observer`` after each commit; it must be quick, and its errors are only logged."""
+        self._observers.append(observer)
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="event-writer")
+            self._task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        """A writer that died of a bug must not leave its callers waiting for ever: fail what is queued."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        logger.error("the event writer stopped: %s; events are refused until restart", type(error).__name__)
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job is not None and not job.done.done():
+                job.done.set_exception(StorageUnavailable("the event writer stopped; restart LeadTrail"))
 
     async def close(self) -> None:
         """Stop taking work, commit everything already queued, then stop."""
         self._closing = True
-        if self._task is not None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
             await self._queue.put(None)
-            await self._task
-            self._task = None
+            await task
 
     def forget_identities(self) -> None:
         """Drop the identity cache: a client was erased or merged outside this writer."""
@@ -115,6 +127,8 @@ class EventWriter:
         """Store the rows (and quarantine the rejected); returns once committed."""
         if self._closing or self._task is None:
             raise WriterClosed("LeadTrail is shutting down")
+        if self._task.done():
+            raise StorageUnavailable("the event writer stopped; restart LeadTrail")
         if not rows and not rejected:
             return WriteResult(0, 0)
         job = _Job(rows, rejected)

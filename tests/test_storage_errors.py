@@ -89,3 +89,17 @@ async def _gather_outcomes(writer: EventWriter, bodies: list[list[dict[str, Any]
         return "stored"
 
     return list(await asyncio.gather(*(one(items) for items in bodies)))
+
+
+async def test_a_writer_killed_by_a_bug_refuses_instead_of_leaving_callers_waiting(db: Database) -> None:
+    """A row that skipped validation (a caller's bug) ends the writer task; nobody may hang after that."""
+    writer = EventWriter(db)
+    await writer.start()
+    try:
+        with pytest.raises(StorageUnavailable):
+            await asyncio.wait_for(writer.write([{"not": "a validated row"}]), 10)
+        with pytest.raises(StorageUnavailable):
+            await asyncio.wait_for(ingest_items([seed(1)], writer, UTC, source="test"), 10)
+    finally:
+        await writer.close()
+    assert await stored(db) == 0
