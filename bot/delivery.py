@@ -17,6 +17,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 
+from bot.background import cancel_and_wait
 from bot.telegram_media import photo_albums
 from bot.telegram_text import CAPTION_LIMIT, pack_lines
 from storage.database import Database, StorageUnavailable
@@ -81,11 +82,8 @@ class DeliveryWorker:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

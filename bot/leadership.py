@@ -10,11 +10,11 @@ process is the leader from the start, before ``leadtrail run`` says it is ready.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from bot.background import cancel_and_wait
 from bot.ingest_http import ServiceState
 from bot.settings import Settings
 from storage.database import Database
@@ -56,10 +56,7 @@ class Leadership:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._leader:
             self._leader = False
             # Shutdown must go on to commit what the writer holds, whatever stopping the duties raised.

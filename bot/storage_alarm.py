@@ -8,7 +8,6 @@ storage that keeps flapping says "failing" at most once per ``telegram.notice_in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 
 from bot import fault_texts
+from bot.background import cancel_and_wait
 from storage.writer import EventWriter
 
 logger = logging.getLogger(__name__)
@@ -48,10 +48,7 @@ class StorageAlarm:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

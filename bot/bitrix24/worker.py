@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.background import cancel_and_wait
 from bot.bitrix24 import mapping
 from bot.bitrix24.client import Bitrix24Client, Bitrix24Error
 from bot.events import validate_items
@@ -73,11 +74,8 @@ class CrmWorker:
 
     async def pause(self) -> None:
         """Stop working the queue (this process is no longer the leader); jobs stay for whoever leads."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def stop(self) -> None:
         await self.pause()
