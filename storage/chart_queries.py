@@ -9,7 +9,7 @@ the database count distinct clients per local day, which per-UTC-hour buckets co
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -25,7 +25,6 @@ from reports.chart_data import (
     DayCounts,
     FunnelData,
     JourneyEvent,
-    LatencyDistribution,
     WeekHourHeatmap,
     empty_grid,
     freeze_grid,
@@ -33,7 +32,6 @@ from reports.chart_data import (
 from storage.models import Client, StoredEvent
 
 MESSAGE = "message_received"
-RESPONSE = "assistant_response"
 LEAD = "lead_created"
 BOOKING = "appointment_booked"
 PAYMENT = "payment_status"
@@ -184,39 +182,6 @@ async def daily_trend_data(
     }
     days = tuple(found.get(d, DayCounts(d, 0, 0, 0, 0)) for d in period.days())
     return DailyTrend(period, days)
-
-
-async def latency_data(
-    session: AsyncSession,
-    start_utc: datetime,
-    end_utc: datetime,
-    zone: ZoneInfo,
-    location: str | None = None,
-    *,
-    sla_seconds: float = 3.0,
-    seconds: Sequence[float] | None = None,
-) -> LatencyDistribution:
-    """AI answer times of the period, grouped by value in the database.
-
-    Only responses that carry ``response_time_ms`` are read here; pass ``seconds`` (the metrics module's
-    latencies, derived ones included) to chart exactly what the report's numbers use, without a query.
-    """
-    period = ChartPeriod.from_utc(start_utc, end_utc, zone, location)
-    if seconds is not None:
-        return LatencyDistribution.from_seconds(period, seconds, sla_seconds)
-    statement = (
-        select(StoredEvent.response_time_ms, func.count())
-        .where(
-            StoredEvent.event == RESPONSE,
-            StoredEvent.response_time_ms.is_not(None),
-            *_in_period(start_utc, end_utc, location),
-        )
-        .group_by(StoredEvent.response_time_ms)
-        .order_by(StoredEvent.response_time_ms)
-    )
-    rows = await session.execute(statement)
-    counts = tuple((ms / 1000, int(count)) for ms, count in rows if ms is not None)
-    return LatencyDistribution(period, counts, sla_seconds)
 
 
 async def heatmap_data(

@@ -38,7 +38,6 @@ from storage.chart_queries import (
     funnel_data,
     heatmap_data,
     journey_data,
-    latency_data,
     offset_spans,
 )
 from storage.database import Database
@@ -382,15 +381,6 @@ async def test_heatmap_puts_events_in_local_weekday_and_hour(filled: Database) -
     assert heat.refusals == grid({(SUNDAY, 21): 2})
 
 
-async def test_latency_uses_given_response_times_of_the_period(filled: Database) -> None:
-    async with filled.sessions() as session:
-        latency = await latency_data(session, START, END, MOSCOW, sla_seconds=3)
-        derived = await latency_data(session, START, END, MOSCOW, seconds=[0.5, 0.5, 7.0])
-    assert latency.counts == ((0.8, 1), (1.2, 2), (4.0, 1))
-    assert (latency.percentile(0.5), latency.over_sla_share) == (1.2, 0.25)
-    assert derived.counts == ((0.5, 2), (7.0, 1))
-
-
 async def test_journey_lists_a_clients_events_in_local_time(filled: Database) -> None:
     async with filled.sessions() as session:
         [client_id] = await find_client_ids(session, "tg_3")
@@ -434,7 +424,6 @@ async def test_charts_render_from_query_results(filled: Database) -> None:
         results: list[tuple[Renderer, Any]] = [
             (charts.render_funnel, await funnel_data(session, START, END, MOSCOW)),
             (charts.render_daily_trend, await daily_trend_data(session, START, END, MOSCOW)),
-            (charts.render_latency, await latency_data(session, START, END, MOSCOW)),
             (charts.render_heatmap, await heatmap_data(session, START, END, MOSCOW)),
         ]
     for render, data in results:
