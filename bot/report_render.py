@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from bot.drawing import drawn
 from bot.settings import Settings
 from reports import charts
 from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
@@ -30,9 +30,6 @@ from storage.reads import read_alone
 
 T = TypeVar("T")
 CHART_FILES = ("funnel.png", "trend.png", "answer-times.png", "heatmap.png")
-# One drawing thread: matplotlib promises nothing for two figures drawn at once, and drawing holds the
-# GIL anyway; the database work runs outside it meanwhile.
-_DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadtrail-charts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +120,8 @@ async def load_report_data(
     return report, ReportCharts(funnel, trend, latency, heatmap)
 
 
-async def _drawn(data: Awaitable[T], draw: Callable[[T], bytes]) -> bytes:
-    loaded = await data
-    return await asyncio.get_running_loop().run_in_executor(_DRAWING, draw, loaded)
+async def _drawn_when_loaded(data: Awaitable[T], draw: Callable[[T], bytes]) -> bytes:
+    return await drawn(draw, await data)
 
 
 def report_subject(period: Period) -> str:
@@ -141,10 +137,10 @@ async def render_report(
     report, pngs = await _finish(
         loading,
         asyncio.gather(
-            _drawn(loading.funnel, charts.render_funnel),
-            _drawn(loading.trend, charts.render_daily_trend),
-            _drawn(loading.latency, charts.render_latency),
-            _drawn(loading.heatmap, charts.render_heatmap),
+            _drawn_when_loaded(loading.funnel, charts.render_funnel),
+            _drawn_when_loaded(loading.trend, charts.render_daily_trend),
+            _drawn_when_loaded(loading.latency, charts.render_latency),
+            _drawn_when_loaded(loading.heatmap, charts.render_heatmap),
         ),
     )
     text = render_report_text(report, sla_seconds=settings.reports.sla_seconds)

@@ -126,7 +126,12 @@ async def running_service(
                 if time.monotonic() > deadline:
                     raise AssertionError(f"leadtrail run did not become ready:\n{service.log()}") from None
                 await asyncio.sleep(0.1)
-        yield service
+        try:
+            yield service
+        except BaseException:
+            # Shown by pytest beside the failure: what the process was doing when the test gave up.
+            print(f"--- the last lines of leadtrail run's log ---\n{service.log()[-6000:]}")
+            raise
     finally:
         if process.returncode is None:
             process.kill()

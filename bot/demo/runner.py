@@ -11,7 +11,6 @@ No token and no network: the ingest server listens on 127.0.0.1 for the duration
 from __future__ import annotations
 
 import argparse
-import asyncio
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from typing import Any
 from bot.cli import CommandFailed
 from bot.demo.assistant import NumberingSink, play_month
 from bot.demo.generator import DemoMonth, generate_demo_month, pick_showcase_user
+from bot.drawing import drawn
 from bot.formatting import format_int
 from bot.ingest_http import ServiceState
 from bot.report_render import load_report_data
@@ -108,8 +108,8 @@ async def _write_showcase(
             card, [event_fields(event) for event in await load_events(session, client_id)], zone
         )
         journey = await journey_data(session, client_id, zone)
-    attachments = await asyncio.to_thread(charts_data.render)
-    journey_png = await asyncio.to_thread(render_client_journey, journey)
+    attachments = await drawn(charts_data.render)
+    journey_png = await drawn(render_client_journey, journey)
     files = [out / "report.txt", out / "client.txt"]
     files[0].write_text(text + "\n", encoding="utf-8")
     files[1].write_text(timeline + "\n", encoding="utf-8")

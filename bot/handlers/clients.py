@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
@@ -19,6 +17,7 @@ from bot.client_view import (
     render_timeline_page,
     timeline_keyboard,
 )
+from bot.drawing import drawn
 from bot.filters import IsOwner
 from bot.settings import Settings
 from reports.charts import render_client_journey
@@ -112,7 +111,7 @@ async def show_journey(
         journey = await journey_data(session, callback_data.client_id, settings.tz)
     if not journey.events or not isinstance(query.message, Message):
         return
-    picture = await asyncio.to_thread(render_client_journey, journey)
+    picture = await drawn(render_client_journey, journey)
     await query.message.answer_photo(BufferedInputFile(picture, filename="journey.png"))
 
 
