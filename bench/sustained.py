@@ -1,43 +1,52 @@
 """Sustained load: many single-event senders plus a few batch senders against ``leadtrail run`` for a minute.
 
 ``python -m bench.sustained [--seconds 60] [--senders 200] [--rate 1000] [--batch-senders 4]
-[--batch-size 100] [--batch-rate 1]``
+[--batch-size 100] [--batch-rate 1] [--client auto|wrk|python]``
 
-The real server runs in its own process on loopback with a fresh SQLite file. ``--senders`` coroutines
-each post one event at a time on a fixed schedule, together ``--rate`` events/s (each sender's first
-request at a random offset, so they do not march in step); ``--batch-senders`` more post
-``--batch-size`` events ``--batch-rate`` times a second each. A single event's acknowledgement latency is
-the time from sending the request to reading the 202. A sender that falls behind its schedule sends at
-once without sleeping, so a slow server shows as lower throughput and higher latency, not hidden.
+The real server runs in its own process on loopback with a fresh SQLite file. ``--senders`` senders
+each post one event at a time on a fixed schedule, together ``--rate`` events/s (spread out, so they do
+not march in step); ``--batch-senders`` more post ``--batch-size`` events ``--batch-rate`` times a second
+each. A single event's acknowledgement latency is the time from sending the request to reading the 202.
+A sender that falls behind its schedule sends at once without sleeping, so a slow server shows as lower
+throughput and higher latency, not hidden.
 
-Baseline, measured in the same run just before the load: the latency of 200 single events sent one after
-another to the idle server: what one event costs with nothing else going on. Printed: error responses
-(must be 0), p50/p99 latency under load next to the idle baseline, throughput, and the server's RSS at the
-start and the end of the load (plus its peak). Every acknowledged event is then counted in the file.
-The exit code is 1 on any error response or a stored count that differs from the acknowledged one.
+The senders are wrk's connections when wrk is installed (``bench.wrk_load``: a compiled client that
+leaves the second core to the machine), else Python coroutines on aiohttp; ``--client`` picks. The
+Python client needs about a core of its own at this rate, and its own queueing adds to every figure.
+
+Baseline, measured in the same run just before the load with the same client: single events sent one
+at a time to the idle server, what one event costs with nothing else going on. Printed: error responses
+(must be 0), p50/p99 latency under load next to the idle baseline, throughput, the server's RSS at the
+start and the end of the load (plus its peak), and the CPU the server and the load generator used. Every
+acknowledged event is then counted in the file. The exit code is 1 on any error response or an event
+acknowledged but not stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import os
 import random
+import resource
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import aiohttp
 import orjson
 
 from bench.common import MB, Figure, Target, print_table, running_server, seed_events
+from bench.wrk_load import WrkResult, run_wrk, write_load_files, wrk_path
 from tests.processes import free_port, write_config
 
 TOKEN = "sustained-bench-token"
@@ -45,6 +54,8 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json
 P99_TARGET_MS = Target("<=", 50)
 ERRORS_TARGET = Target("<=", 0)
 BASELINE_REQUESTS = 200
+BASELINE_RATE = 100  # requests/s: one at a time, with the server idle in between
+Client = Literal["wrk", "python"]
 
 
 def rss_bytes(pid: int, field_name: str = "VmRSS") -> int:
@@ -60,6 +71,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def own_and_children_cpu_seconds() -> float:
+    """This process and its finished children (wrk): the load generator's CPU."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
 def percentile(values: list[float], share: float) -> float:
     """Linear interpolation between closest ranks (numpy's default), in the values' unit."""
     if not values:
@@ -72,26 +91,67 @@ def percentile(values: list[float], share: float) -> float:
 
 
 @dataclass
+class Stream:
+    """One kind of sender's acknowledged requests and their latency."""
+
+    requests: int = 0
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+
+    @classmethod
+    def of(cls, latencies: list[float]) -> Stream:
+        return cls(len(latencies), percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000)
+
+    @classmethod
+    def of_wrk(cls, result: WrkResult) -> Stream:
+        return cls(result.requests - result.errors.get("refused", 0), result.p50_ms, result.p99_ms)
+
+
+@dataclass
 class SustainedOutcome:
+    client: Client = "python"
     seconds: float = 0.0
-    single_latencies: list[float] = field(default_factory=list)  # seconds
-    batch_latencies: list[float] = field(default_factory=list)
-    baseline_latencies: list[float] = field(default_factory=list)
+    single: Stream = field(default_factory=Stream)
+    batch: Stream = field(default_factory=Stream)
+    baseline: Stream = field(default_factory=Stream)
     errors: Counter[str] = field(default_factory=Counter)
     first_error: str | None = None
-    acknowledged: int = 0  # events answered 202
+    acknowledged: int = 0  # events answered 202, the baseline's included
     acknowledged_before_load: int = 0  # of which by the baseline
+    in_flight_at_end: int = 0  # at most this many events may be stored without the answer being read
     stored: int = 0
     rss_start: int = 0
     rss_end: int = 0
     rss_peak: int = 0
     server_cpu_seconds: float = 0.0  # during the load: near ``seconds`` means the server had a whole core
+    client_cpu_seconds: float = 0.0
     exit_code: int | None = None
 
     def error(self, kind: str, detail: str) -> None:
         self.errors[kind] += 1
         if self.first_error is None:
             self.first_error = detail
+
+    def add_wrk_errors(self, result: WrkResult) -> None:
+        for kind, count in result.errors.items():
+            self.errors[kind] += count
+            if self.first_error is None:
+                self.first_error = f"wrk counted {count} {kind}"
+
+    @property
+    def lost(self) -> int:
+        """Acknowledged but not in the file: must be 0."""
+        return max(0, self.acknowledged - self.stored)
+
+
+@dataclass(frozen=True)
+class Load:
+    seconds: float
+    senders: int
+    rate: float
+    batch_senders: int
+    batch_size: int
+    batch_rate: float
 
 
 class Poster:
@@ -137,6 +197,75 @@ async def _paced(poster: Poster, size: int, interval: float, until: float, laten
         moment += interval
 
 
+async def _python_load(
+    url: str, load: Load, outcome: SustainedOutcome, run_tag: str
+) -> Callable[[], Awaitable[None]]:
+    """Runs the baseline now; returns the load, to be started once the start figures are taken."""
+    connector = aiohttp.TCPConnector(limit=0)  # one keep-alive connection per sender
+    http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+    poster = Poster(http, url, outcome, run_tag)
+    baseline: list[float] = []
+    for _ in range(BASELINE_REQUESTS):
+        body, count = poster.body(1)
+        await poster.post(body, count, baseline)
+        await asyncio.sleep(1 / BASELINE_RATE)
+    outcome.baseline = Stream.of(baseline)
+
+    async def run_load() -> None:
+        single: list[float] = []
+        batch: list[float] = []
+        until = time.perf_counter() + load.seconds
+        try:
+            await asyncio.gather(
+                *(_paced(poster, 1, load.senders / load.rate, until, single) for _ in range(load.senders)),
+                *(
+                    _paced(poster, load.batch_size, 1 / load.batch_rate, until, batch)
+                    for _ in range(load.batch_senders)
+                ),
+            )
+        finally:
+            await http.close()
+        outcome.single, outcome.batch = Stream.of(single), Stream.of(batch)
+
+    return run_load
+
+
+async def _wrk_load(
+    url: str, load: Load, outcome: SustainedOutcome, run_tag: str, folder: Path
+) -> Callable[[], Awaitable[None]]:
+    """Runs the baseline now; returns the load, to be started once the start figures are taken."""
+    files = write_load_files(folder, run_tag)
+    send = functools.partial(run_wrk, url, files, token=TOKEN, threads=2)
+    baseline = await send(
+        tag=f"{run_tag}-idle", connections=1, per_request=1,
+        seconds=BASELINE_REQUESTS / BASELINE_RATE, requests_per_second=BASELINE_RATE,
+    )  # fmt: skip
+    outcome.baseline = Stream.of_wrk(baseline)
+    outcome.acknowledged += baseline.acknowledged_events
+    outcome.add_wrk_errors(baseline)
+    outcome.in_flight_at_end = 1  # wrk stops at its deadline without reading the answers on their way
+
+    async def run_load() -> None:
+        single, batch = await asyncio.gather(
+            send(
+                tag=f"{run_tag}-single", connections=load.senders, per_request=1,
+                seconds=load.seconds, requests_per_second=load.rate,
+            ),
+            send(
+                tag=f"{run_tag}-batch", connections=load.batch_senders,
+                per_request=load.batch_size, seconds=load.seconds,
+                requests_per_second=load.batch_senders * load.batch_rate,
+            ),
+        )  # fmt: skip
+        for result in (single, batch):
+            outcome.acknowledged += result.acknowledged_events
+            outcome.add_wrk_errors(result)
+        outcome.single, outcome.batch = Stream.of_wrk(single), Stream.of_wrk(batch)
+        outcome.in_flight_at_end += load.senders + load.batch_senders * load.batch_size
+
+    return run_load
+
+
 async def run_sustained(
     workdir: Path,
     *,
@@ -146,6 +275,7 @@ async def run_sustained(
     batch_senders: int = 4,
     batch_size: int = 100,
     batch_rate: float = 1,
+    client: Client = "python",
 ) -> SustainedOutcome:
     port = free_port()
     db_path = workdir / "sustained.db"
@@ -153,32 +283,24 @@ async def run_sustained(
         workdir / "sustained.toml",
         {"database": {"url": f"sqlite+aiosqlite:///{db_path}"}, "ingest": {"port": port, "tokens": [TOKEN]}},
     )
-    outcome = SustainedOutcome()
+    load = Load(seconds, senders, rate, batch_senders, batch_size, batch_rate)
+    outcome = SustainedOutcome(client=client)
     run_tag = f"sustained-{os.getpid()}-{int(time.time())}"
     async with running_server(config, port, workdir / "server.log") as server:
-        connector = aiohttp.TCPConnector(limit=0)  # one keep-alive connection per sender
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            poster = Poster(http, server.url, outcome, run_tag)
-            for _ in range(BASELINE_REQUESTS):
-                body, count = poster.body(1)
-                await poster.post(body, count, outcome.baseline_latencies)
-            outcome.acknowledged_before_load = outcome.acknowledged
-            outcome.rss_start = rss_bytes(server.process.pid)
-            cpu_before = cpu_seconds(server.process.pid)
-            started = time.perf_counter()
-            until = started + seconds
-            tasks = [
-                _paced(poster, 1, senders / rate, until, outcome.single_latencies) for _ in range(senders)
-            ] + [
-                _paced(poster, batch_size, 1 / batch_rate, until, outcome.batch_latencies)
-                for _ in range(batch_senders)
-            ]
-            await asyncio.gather(*tasks)
-            outcome.seconds = time.perf_counter() - started
-            outcome.rss_end = rss_bytes(server.process.pid)
-            outcome.server_cpu_seconds = cpu_seconds(server.process.pid) - cpu_before
-            outcome.rss_peak = rss_bytes(server.process.pid, "VmHWM")
+        if client == "wrk":
+            run_load = await _wrk_load(server.url, load, outcome, run_tag, workdir)
+        else:
+            run_load = await _python_load(server.url, load, outcome, run_tag)
+        outcome.acknowledged_before_load = outcome.acknowledged
+        outcome.rss_start = rss_bytes(server.process.pid)
+        cpu_before, client_cpu_before = cpu_seconds(server.process.pid), own_and_children_cpu_seconds()
+        started = time.perf_counter()
+        await run_load()
+        outcome.seconds = time.perf_counter() - started
+        outcome.rss_end = rss_bytes(server.process.pid)
+        outcome.server_cpu_seconds = cpu_seconds(server.process.pid) - cpu_before
+        outcome.client_cpu_seconds = own_and_children_cpu_seconds() - client_cpu_before
+        outcome.rss_peak = rss_bytes(server.process.pid, "VmHWM")
         outcome.exit_code = await server.stop()
     with closing(sqlite3.connect(db_path)) as conn:
         outcome.stored = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
@@ -186,29 +308,21 @@ async def run_sustained(
 
 
 def report(args: argparse.Namespace, outcome: SustainedOutcome, load: float) -> bool:
-    def ms(latencies: list[float], share: float) -> float:
-        return percentile(latencies, share) * 1000
-
-    single_rate = len(outcome.single_latencies) / outcome.seconds
+    single_rate = outcome.single.requests / outcome.seconds
     total_rate = (outcome.acknowledged - outcome.acknowledged_before_load) / outcome.seconds
     errors = sum(outcome.errors.values())
-    idle, loaded = outcome.baseline_latencies, outcome.single_latencies
+    client = "wrk" if outcome.client == "wrk" else "Python (aiohttp) senders"
     print_table(
         f"LeadTrail sustained load: {args.seconds:.0f} s, {args.senders} single-event senders at"
         f" {args.rate:,.0f} events/s, {args.batch_senders} batch senders × {args.batch_size} events"
-        f" × {args.batch_rate}/s, SQLite",
+        f" × {args.batch_rate}/s, SQLite; load from {client}",
         [
             Figure("error responses", errors, target=ERRORS_TARGET),
-            Figure("single event p50 latency, idle server (baseline)", ms(idle, 0.5), "ms", 1),
-            Figure("single event p99 latency, idle server (baseline)", ms(idle, 0.99), "ms", 1),
-            Figure("single event p50 latency under load", ms(loaded, 0.5), "ms", 1),
-            Figure("single event p99 latency under load", ms(loaded, 0.99), "ms", 1, P99_TARGET_MS),
-            Figure(
-                f"batch of {args.batch_size} p50 latency under load",
-                ms(outcome.batch_latencies, 0.5),
-                "ms",
-                1,
-            ),
+            Figure("single event p50 latency, idle server (baseline)", outcome.baseline.p50_ms, "ms", 1),
+            Figure("single event p99 latency, idle server (baseline)", outcome.baseline.p99_ms, "ms", 1),
+            Figure("single event p50 latency under load", outcome.single.p50_ms, "ms", 1),
+            Figure("single event p99 latency under load", outcome.single.p99_ms, "ms", 1, P99_TARGET_MS),
+            Figure(f"batch of {args.batch_size} p50 latency under load", outcome.batch.p50_ms, "ms", 1),
             Figure("single events acknowledged", single_rate, "events/s", 0, Target(">=", 0.95 * args.rate)),
             Figure("all events acknowledged (single + batch)", total_rate, "events/s"),
             Figure("server RSS at start of load", outcome.rss_start / MB, "MB", 1),
@@ -216,19 +330,23 @@ def report(args: argparse.Namespace, outcome: SustainedOutcome, load: float) -> 
             Figure("server peak RSS (VmHWM)", outcome.rss_peak / MB, "MB", 1),
         ],
     )
-    mean = statistics.fmean(loaded) * 1000 if loaded else float("nan")
-    print(
-        f"checks: {outcome.stored:,} events stored, {outcome.acknowledged:,} acknowledged"
-        f" · mean single latency {mean:.1f} ms · server exit code {outcome.exit_code}"
-        f" · load average at start {load:.2f}"
+    in_flight = (
+        f" (≤ {outcome.in_flight_at_end:,} more may be stored: sent as the load stopped, answers unread)"
+        if outcome.in_flight_at_end
+        else ""
     )
     print(
-        f"server CPU during the load: {outcome.server_cpu_seconds / outcome.seconds:.0%} of one core"
-        f" (well under 100% with high latency: the machine, not the server, was the limit)"
+        f"checks: {outcome.acknowledged:,} events acknowledged, {outcome.stored:,} stored{in_flight},"
+        f" {outcome.lost:,} lost · server exit code {outcome.exit_code} · load average at start {load:.2f}"
+    )
+    print(
+        f"CPU during the load: server {outcome.server_cpu_seconds / outcome.seconds:.0%} of one core,"
+        f" load generator {outcome.client_cpu_seconds / outcome.seconds:.0%} (2 cores in all here)"
     )
     if outcome.errors:
         print(f"errors: {dict(outcome.errors)}; first: {outcome.first_error}")
-    return errors == 0 and outcome.stored == outcome.acknowledged and outcome.exit_code == 0
+    stored_as_acknowledged = 0 <= outcome.stored - outcome.acknowledged <= outcome.in_flight_at_end
+    return errors == 0 and stored_as_acknowledged and outcome.exit_code == 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,10 +359,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-senders", type=int, default=4, help="batch senders (default 4)")
     parser.add_argument("--batch-size", type=int, default=100, help="events per batch (default 100)")
     parser.add_argument("--batch-rate", type=float, default=1, help="batches/s per batch sender (default 1)")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="who sends: wrk when installed (auto), or Python coroutines",
+    )
     args = parser.parse_args(argv)
     for name in ("seconds", "senders", "rate", "batch_size", "batch_rate"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    client: Client = (
+        "python" if args.client == "python" or (args.client == "auto" and not wrk_path()) else "wrk"
+    )
     load = os.getloadavg()[0]  # other work on the machine skews every figure; the reader should know
     with tempfile.TemporaryDirectory(prefix="leadtrail-sustained-") as tmp:
         outcome = asyncio.run(
@@ -256,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 batch_senders=args.batch_senders,
                 batch_size=args.batch_size,
                 batch_rate=args.batch_rate,
+                client=client,
             )
         )
     return 0 if report(args, outcome, load) else 1

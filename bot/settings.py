@@ -84,7 +84,7 @@ class IngestSettings(_Section):
     tokens: list[SecretStr] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     batch_max_events: int = Field(default=5000, ge=1)
-    batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    batch_max_wait_ms: float = Field(default=0.0, ge=0)
     quarantine_max_rows: int = Field(default=10_000, ge=1)
     retry_after_seconds: int = Field(default=5, ge=1)
     metrics_token: SecretStr | None = None

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from bot.events import normalize_phone
 from storage.models import Client, ClientIdentity, StoredEvent
@@ -61,13 +61,13 @@ def identity_lock_key(key: Identity) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-async def _lock_identities(conn: AsyncConnection, keys: Iterable[Identity]) -> None:
+def _lock_identities(conn: Connection, keys: Iterable[Identity]) -> None:
     """Several processes on one PostgreSQL: whoever sees an identity first creates its client, the others
     wait here until that commits and then find it (READ COMMITTED reads it in the next statement), so
     one person never becomes two clients. Locks are taken in key order, so two writers never deadlock,
     and end with the transaction."""
     lock_keys = sorted({identity_lock_key(key) for key in keys})
-    await conn.execute(
+    conn.execute(
         # A function scan yields the array in order, and each row takes its lock before the next.
         text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
         {"keys": lock_keys},
@@ -98,7 +98,7 @@ class ClientResolver:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    async def _lookup(self, conn: AsyncConnection, keys: Iterable[Identity]) -> dict[Identity, int]:
+    def _lookup(self, conn: Connection, keys: Iterable[Identity]) -> dict[Identity, int]:
         found: dict[Identity, int] = {}
         missing: list[Identity] = []
         for key in keys:
@@ -109,12 +109,12 @@ class ClientResolver:
                 found[key] = cached
         wanted = set(missing)
         if missing and conn.dialect.name == "postgresql":
-            await _lock_identities(conn, missing)
+            _lock_identities(conn, missing)
         values = sorted({value for _, value in missing})
         table = ClientIdentity.__table__
         for start in range(0, len(values), _LOOKUP_CHUNK):
             chunk = values[start : start + _LOOKUP_CHUNK]
-            result = await conn.execute(
+            result = conn.execute(
                 select(table.c.kind, table.c.value, table.c.client_id).where(table.c.value.in_(chunk))
             )
             for kind, value, client_id in result:
@@ -135,11 +135,11 @@ class ClientResolver:
                 unsettled.append(row)
         return unsettled
 
-    async def resolve(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> None:
+    def resolve(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
         """Set ``client_id`` on every row, creating, linking and merging clients as the rows reveal."""
         unsettled = self._resolve_from_cache(rows)
         if unsettled:
-            merged = await self._resolve_unsettled(conn, unsettled, now)
+            merged = self._resolve_unsettled(conn, unsettled, now)
             if merged:
                 # A row settled from the cache may name a client that was just merged away. Only those:
                 # SQLite may hand a merged-away id to a client created in this same batch.
@@ -147,17 +147,17 @@ class ClientResolver:
                 for row in rows:
                     if id(row) not in pending:
                         row["client_id"] = _survivor(merged, row["client_id"])
-        await self._update_names(conn, rows)
+        self._update_names(conn, rows)
 
-    async def _resolve_unsettled(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime
+    def _resolve_unsettled(
+        self, conn: Connection, rows: list[dict[str, Any]], now: datetime
     ) -> dict[int, int]:
         """Union-find over the rows' ids; returns the clients merged away, each mapped to its survivor."""
         groups = _Groups()
         row_keys = [identities_of(row) for row in rows]
         for keys in row_keys:
             groups.union(keys)
-        known = await self._lookup(conn, groups.parent.keys())
+        known = self._lookup(conn, groups.parent.keys())
 
         members: dict[Identity, list[Identity]] = {}
         for key in groups.parent:
@@ -173,13 +173,13 @@ class ClientResolver:
                 continue
             client_of_group[root] = existing[0]
             if len(existing) > 1:
-                await self._merge(conn, existing[0], existing[1:])
+                self._merge(conn, existing[0], existing[1:])
                 merged.update(dict.fromkeys(existing[1:], existing[0]))
         # A group settled before a later merge may still name a client that is gone now.
         client_of_group = {root: _survivor(merged, client_id) for root, client_id in client_of_group.items()}
 
         if new_groups:
-            result = await conn.execute(
+            result = conn.execute(
                 insert(Client).returning(Client.id, sort_by_parameter_order=True),
                 [{"created_at": now} for _ in new_groups],
             )
@@ -188,7 +188,7 @@ class ClientResolver:
 
         new_keys = [(key, client_of_group[groups.find(key)]) for key in groups.parent if key not in known]
         if new_keys:
-            await conn.execute(
+            conn.execute(
                 insert_ignoring_conflicts(conn, ClientIdentity, ["value", "kind"]),
                 [
                     {"client_id": client_id, "kind": kind, "value": value, "first_seen_at": now}
@@ -202,24 +202,22 @@ class ClientResolver:
             row["client_id"] = client_of_group[groups.find(keys[0])]
         return merged
 
-    async def _merge(self, conn: AsyncConnection, survivor: int, others: list[int]) -> None:
-        await conn.execute(
-            update(StoredEvent).where(StoredEvent.client_id.in_(others)).values(client_id=survivor)
-        )
-        await conn.execute(
+    def _merge(self, conn: Connection, survivor: int, others: list[int]) -> None:
+        conn.execute(update(StoredEvent).where(StoredEvent.client_id.in_(others)).values(client_id=survivor))
+        conn.execute(
             update(ClientIdentity).where(ClientIdentity.client_id.in_(others)).values(client_id=survivor)
         )
-        await conn.execute(delete(Client).where(Client.id.in_(others)))
+        conn.execute(delete(Client).where(Client.id.in_(others)))
         self.forget()
 
-    async def _update_names(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    def _update_names(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         latest: dict[int, str] = {}
         for row in rows:
             if row.get("name"):
                 latest[row["client_id"]] = row["name"]
         changed = {cid: name for cid, name in latest.items() if self._names.get(cid) != name}
         for client_id, name in changed.items():
-            await conn.execute(
+            conn.execute(
                 update(Client).where(Client.id == client_id).values(name=name, search_name=name.casefold())
             )
             self._names[client_id] = name

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -17,16 +21,63 @@ logger = logging.getLogger(__name__)
 _MIGRATION_LOCK_KEY = 0x4C54_4D49_4752_4154  # "LTMIGRAT": one migration at a time per database
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_TEMP_STORE = "MEMORY"
+T = TypeVar("T")
 
 
 class StorageUnavailable(Exception):
     """The database cannot be written or read right now; callers should retry later."""
 
 
+class WriteTransactions:
+    """Runs the event writer's transactions, each a plain function of a (synchronous) connection.
+
+    SQLite: the whole transaction runs in one thread of its own, on a stdlib ``sqlite3`` connection that
+    begins with ``BEGIN IMMEDIATE`` (the write lock first, so what the transaction reads stays true until
+    it commits). One hand-over per transaction: through the async driver every statement is a hand-over
+    to its thread and back, and under load each waited for the busy event loop (measured: a
+    single-event commit took 2 ms idle, most of a 50 ms p50 under 1,000 requests/s). PostgreSQL: asyncpg
+    on the event loop, where a statement costs no thread switch.
+    """
+
+    def __init__(self, engine: AsyncEngine, sqlite_engine: Engine | None) -> None:
+        self._engine = engine
+        self._sqlite_engine = sqlite_engine
+        self._thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadtrail-writer")
+            if sqlite_engine is not None
+            else None
+        )
+
+    @property
+    def sqlite_engine(self) -> Engine | None:
+        """The SQLite writer's own engine (for listeners, e.g. a test that makes the file read-only)."""
+        return self._sqlite_engine
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` in one transaction, committed when it returns, rolled back if it raises."""
+        if self._thread is None:
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(work)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sqlite, work)
+
+    def _run_sqlite(self, work: Callable[[Connection], T]) -> T:
+        assert self._sqlite_engine is not None
+        with self._sqlite_engine.begin() as conn:
+            return work(conn)
+
+    async def close(self) -> None:
+        if self._thread is None or self._sqlite_engine is None:
+            return
+        # Closed in the thread that opened its connection.
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite_engine.dispose)
+        self._thread.shutdown(wait=False)
+
+
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    writes: WriteTransactions
 
     @property
     def is_sqlite(self) -> bool:
@@ -40,6 +91,7 @@ class Database:
             raise StorageUnavailable(str(exc)) from exc
 
     async def close(self) -> None:
+        await self.writes.close()
         await self.engine.dispose()
 
 
@@ -60,6 +112,30 @@ def _ensure_sqlite_directory(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions are begun by the "begin" listener below, not lazily by the driver before a write.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_sqlite_writer_engine(url: str, busy_timeout_ms: int) -> Engine:
+    """A synchronous engine on the same SQLite file, for ``WriteTransactions``."""
+    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+    engine = create_sync_engine(
+        sync_url,
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+        hide_parameters=True,
+        pool_size=1,
+    )
+    event.listen(engine, "connect", sqlite_pragmas(busy_timeout_ms))
+    event.listen(engine, "connect", _no_implicit_transactions)
+    event.listen(engine, "begin", _begin_immediate)
+    return engine
 
 
 def create_engine(url: str, busy_timeout_ms: int = 5000) -> AsyncEngine:
@@ -125,4 +201,7 @@ async def open_database(url: str, busy_timeout_ms: int = 5000, *, apply_migratio
     except BaseException:
         await engine.dispose()
         raise
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    sqlite_writer = create_sqlite_writer_engine(url, busy_timeout_ms) if url.startswith("sqlite") else None
+    return Database(
+        engine, async_sessionmaker(engine, expire_on_commit=False), WriteTransactions(engine, sqlite_writer)
+    )

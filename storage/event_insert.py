@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from storage.models import StoredEvent
 from storage.upsert import insert_ignoring_conflicts
@@ -45,19 +45,19 @@ def sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-async def _insert_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
-    last_id = (await conn.execute(select(func.max(StoredEvent.id)))).scalar_one() or 0
-    result = await conn.exec_driver_sql(_SQLITE_INSERT, [sqlite_values(row) for row in rows])
+def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    last_id = (conn.execute(select(func.max(StoredEvent.id)))).scalar_one() or 0
+    result = conn.exec_driver_sql(_SQLITE_INSERT, [sqlite_values(row) for row in rows])
     if result.rowcount == len(rows):
         return {row["event_id"] for row in rows}
     # Some were duplicates: the new rows are exactly those past the rowid that was last before the insert.
-    inserted = await conn.execute(select(StoredEvent.event_id).where(StoredEvent.id > last_id))
+    inserted = conn.execute(select(StoredEvent.event_id).where(StoredEvent.id > last_id))
     return set(inserted.scalars())
 
 
-async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     if conn.dialect.name == "sqlite":
-        return await _insert_sqlite(conn, rows)
+        return _insert_sqlite(conn, rows)
     statement = insert_ignoring_conflicts(conn, StoredEvent, ["event_id"]).returning(StoredEvent.event_id)
-    result = await conn.execute(statement, rows)
+    result = conn.execute(statement, rows)
     return set(result.scalars())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import unicodedata
@@ -46,6 +47,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -60,8 +62,8 @@ SNIPPET_CHARS = 160
 SNIPPET_CONTEXT_CHARS = 50  # of them, before the match
 SETTLE_POLL_SECONDS = 0.05
 # SQLite has one writer at a time: small batches with a pause between them keep ingestion waiting for
-# the indexer at most a few tens of milliseconds (FTS5 takes about 60 µs per event of 200 characters).
-BATCH_EVENTS = 500
+# the indexer at most about ten milliseconds (FTS5 takes about 60 µs per event of 200 characters).
+BATCH_EVENTS = 200
 BATCH_PAUSE_SECONDS = 0.01
 # Clients are picked among this many newest matches: a common word then costs as little as a rare one.
 RANKED_MATCHES = 1000
@@ -186,11 +188,11 @@ class _Snapshot:
 class _Index(Protocol):
     """What differs between the backends' indexes."""
 
-    async def snapshot(self, conn: AsyncConnection) -> _Snapshot: ...
+    def snapshot(self, conn: Connection) -> _Snapshot: ...
 
-    async def add_range(self, conn: AsyncConnection, after: int, upto: int) -> None: ...
+    def add_range(self, conn: Connection, after: int, upto: int) -> None: ...
 
-    async def remove(self, conn: AsyncConnection, row_ids: list[int]) -> None: ...
+    def remove(self, conn: Connection, row_ids: list[int]) -> None: ...
 
     def matching(self, words: Sequence[str]) -> Select[tuple[int]]:
         """The ids of the newest ``RANKED_MATCHES`` matching events."""
@@ -198,28 +200,26 @@ class _Index(Protocol):
 
 
 class _Fts5Index:
-    async def snapshot(self, conn: AsyncConnection) -> _Snapshot:
+    def snapshot(self, conn: Connection) -> _Snapshot:
         # One writer at a time, ids handed out in order: what is visible is final.
-        visible = (await conn.execute(select(func.coalesce(func.max(StoredEvent.id), 0)))).scalar_one()
+        visible = (conn.execute(select(func.coalesce(func.max(StoredEvent.id), 0)))).scalar_one()
         return _Snapshot(visible, 0, 0)
 
-    async def add_range(self, conn: AsyncConnection, after: int, upto: int) -> None:
+    def add_range(self, conn: Connection, after: int, upto: int) -> None:
         # Cleared first, so a range indexed again (ids reused after a deletion) replaces what was there.
-        await conn.execute(delete(_fts).where(_fts.c.rowid > after, _fts.c.rowid <= upto))
+        conn.execute(delete(_fts).where(_fts.c.rowid > after, _fts.c.rowid <= upto))
         texts = select(StoredEvent.id, StoredEvent.message, StoredEvent.assistant_response).where(
             StoredEvent.id > after, StoredEvent.id <= upto, _HAS_TEXT
         )
-        await conn.execute(insert(_fts).from_select(["rowid", "message", "assistant_response"], texts))
+        conn.execute(insert(_fts).from_select(["rowid", "message", "assistant_response"], texts))
 
-    async def remove(self, conn: AsyncConnection, row_ids: list[int]) -> None:
+    def remove(self, conn: Connection, row_ids: list[int]) -> None:
         for chunk in _chunks(row_ids):
-            await conn.execute(delete(_fts).where(_fts.c.rowid.in_(chunk)))
+            conn.execute(delete(_fts).where(_fts.c.rowid.in_(chunk)))
         # SQLite hands the highest ids out again once they are deleted: move the indexer's progress back
         # to the highest id left, so that a new event reusing an id is indexed too.
         highest = select(func.coalesce(func.max(StoredEvent.id), 0)).scalar_subquery()
-        await conn.execute(
-            update(_state).where(_state.c.last_event_id > highest).values(last_event_id=highest)
-        )
+        conn.execute(update(_state).where(_state.c.last_event_id > highest).values(last_event_id=highest))
 
     def matching(self, words: Sequence[str]) -> Select[tuple[int]]:
         return (
@@ -231,9 +231,9 @@ class _Fts5Index:
 
 
 class _TsvectorIndex:
-    async def snapshot(self, conn: AsyncConnection) -> _Snapshot:
+    def snapshot(self, conn: Connection) -> _Snapshot:
         # Ids are handed out before commit, so a lower id may still become visible: see SearchIndexer.
-        result = await conn.execute(
+        result = conn.execute(
             select(
                 func.coalesce(func.max(StoredEvent.id), 0),
                 literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", BigInteger),
@@ -243,7 +243,7 @@ class _TsvectorIndex:
         visible_max, xmin, xmax = result.one()
         return _Snapshot(visible_max, xmin, xmax)
 
-    async def add_range(self, conn: AsyncConnection, after: int, upto: int) -> None:
+    def add_range(self, conn: Connection, after: int, upto: int) -> None:
         document = func.to_tsvector(
             _RUSSIAN, func.concat_ws(" ", StoredEvent.message, StoredEvent.assistant_response)
         )
@@ -251,17 +251,17 @@ class _TsvectorIndex:
             StoredEvent.id > after, StoredEvent.id <= upto, _HAS_TEXT
         )
         statement = postgresql.insert(_documents).from_select(["event_row_id", "document"], documents)
-        await conn.execute(
+        conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["event_row_id"], set_={"document": statement.excluded.document}
             )
         )
 
-    async def remove(self, conn: AsyncConnection, row_ids: list[int]) -> None:
+    def remove(self, conn: Connection, row_ids: list[int]) -> None:
         # search_state is left alone: ids are never reused here, and locking it could deadlock with the
         # indexer, which holds it while it waits for the events this transaction deletes.
         for chunk in _chunks(row_ids):
-            await conn.execute(delete(_documents).where(_documents.c.event_row_id.in_(chunk)))
+            conn.execute(delete(_documents).where(_documents.c.event_row_id.in_(chunk)))
 
     def matching(self, words: Sequence[str]) -> Select[tuple[int]]:
         return (
@@ -357,14 +357,13 @@ async def search_clients(session: AsyncSession, query: str, limit: int = 10) -> 
 
 async def remove_events(conn: AsyncConnection, row_ids: Iterable[int]) -> None:
     """Take events out of the index; call it in the transaction that anonymises or deletes them."""
-    await _index_for(conn.dialect.name).remove(conn, sorted(set(row_ids)))
+    index, ids = _index_for(conn.dialect.name), sorted(set(row_ids))
+    await conn.run_sync(lambda sync_conn: index.remove(sync_conn, ids))
 
 
-async def _index_batch(conn: AsyncConnection, horizon: int, batch_size: int) -> tuple[int, bool]:
+def _index_batch(conn: Connection, horizon: int, batch_size: int) -> tuple[int, bool]:
     """Index the next batch up to ``horizon``; returns how many events it passed and whether it got there."""
-    last = (
-        await conn.execute(select(_state.c.last_event_id).where(_state.c.id == 1).with_for_update())
-    ).scalar_one()
+    last = conn.execute(select(_state.c.last_event_id).where(_state.c.id == 1).with_for_update()).scalar_one()
     if last >= horizon:
         return 0, True
     window = (
@@ -374,14 +373,12 @@ async def _index_batch(conn: AsyncConnection, horizon: int, batch_size: int) -> 
         .limit(batch_size)
         .subquery()
     )
-    upto, scanned = (
-        await conn.execute(select(func.max(window.c.id), func.count()).select_from(window))
-    ).one()
+    upto, scanned = conn.execute(select(func.max(window.c.id), func.count()).select_from(window)).one()
     if scanned < batch_size:
         upto = horizon
     if scanned:
-        await _index_for(conn.dialect.name).add_range(conn, last, upto)
-    await conn.execute(update(_state).where(_state.c.id == 1).values(last_event_id=upto))
+        _index_for(conn.dialect.name).add_range(conn, last, upto)
+    conn.execute(update(_state).where(_state.c.id == 1).values(last_event_id=upto))
     return scanned, upto >= horizon
 
 
@@ -452,15 +449,19 @@ class SearchIndexer:
 
     async def _pass(self) -> tuple[int, int]:
         """Index what is settled; returns how many events were passed over and the highest id seen."""
+        index = _index_for(self._db.engine.dialect.name)
         async with self._db.engine.connect() as conn:
-            now = await _index_for(conn.dialect.name).snapshot(conn)
+            now = await conn.run_sync(index.snapshot)
         horizon = self._settled_horizon(now)
         if horizon is None:
             return 0, now.visible_max
         indexed, reached = 0, False
         while not reached and not self._stop.is_set():
-            async with self._db.engine.begin() as conn:
-                scanned, reached = await _index_batch(conn, horizon, self._batch_size)
+            # Through the writer's transactions: on SQLite they take turns in one thread, so an index
+            # batch never makes a commit of new events wait on the file lock.
+            scanned, reached = await self._db.writes.run(
+                functools.partial(_index_batch, horizon=horizon, batch_size=self._batch_size)
+            )
             indexed += scanned
             if not reached:
                 await asyncio.sleep(BATCH_PAUSE_SECONDS)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.clients import ClientResolver
 from storage.database import Database, StorageUnavailable
@@ -74,7 +74,7 @@ class EventWriter:
         db: Database,
         *,
         max_batch_events: int = 5000,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         quarantine_max_rows: int = 10_000,
     ) -> None:
         self._db = db
@@ -218,13 +218,17 @@ class EventWriter:
                     first_owner[row["event_id"]] = number
                     unique_rows.append({**row, "received_at": now})
         rejected = [item for job in batch for item in job.rejected]
-        async with self._db.engine.begin() as conn:
+
+        def store(conn: Connection) -> set[str]:
             inserted: set[str] = set()
             if unique_rows:
-                await self._resolver.resolve(conn, unique_rows, now)
-                inserted = await insert_events(conn, unique_rows)
+                self._resolver.resolve(conn, unique_rows, now)
+                inserted = insert_events(conn, unique_rows)
             if rejected:
-                await self._quarantine(conn, rejected, now)
+                self._quarantine(conn, rejected, now)
+            return inserted
+
+        inserted = await self._db.writes.run(store)
         accepted = [0] * len(batch)
         for event_id in inserted:
             accepted[first_owner[event_id]] += 1
@@ -238,8 +242,8 @@ class EventWriter:
             )
         return results, committed
 
-    async def _quarantine(self, conn: AsyncConnection, rejected: list[Rejected], now: datetime) -> None:
-        await conn.execute(
+    def _quarantine(self, conn: Connection, rejected: list[Rejected], now: datetime) -> None:
+        conn.execute(
             insert(QuarantinedPayload),
             [
                 {
@@ -259,7 +263,7 @@ class EventWriter:
             .limit(1)
             .scalar_subquery()
         )
-        await conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
+        conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
 
 
 # PostgreSQL's SQLSTATEs of storage trouble: connection (08), disk full / out of resources (53), shutdown

@@ -41,6 +41,7 @@ class ReadOnlySwitch:
         self.read_only = False
         if db.is_sqlite:
             event.listen(db.engine.sync_engine, "checkout", self._sqlite_checkout)
+            event.listen(db.writes.sqlite_engine, "checkout", self._sqlite_checkout)
 
     def _sqlite_checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         cursor = dbapi_connection.cursor()

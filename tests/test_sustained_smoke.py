@@ -18,9 +18,9 @@ async def test_short_sustained_load_has_no_errors_and_stores_every_acknowledged_
         tmp_path, seconds=2, senders=20, rate=100, batch_senders=2, batch_size=20, batch_rate=2
     )
     assert outcome.errors == {}, outcome.first_error
-    assert len(outcome.single_latencies) >= 20 * 2  # the load really ran, not a handful of requests
-    assert len(outcome.batch_latencies) >= 2
+    assert outcome.single.requests >= 20 * 2  # the load really ran, not a handful of requests
+    assert outcome.batch.requests >= 2
     assert outcome.acknowledged == outcome.stored
-    assert outcome.acknowledged >= len(outcome.single_latencies) + 20 * len(outcome.batch_latencies)
+    assert outcome.acknowledged >= outcome.single.requests + 20 * outcome.batch.requests
     assert outcome.exit_code == 0
     assert 0 < outcome.rss_start <= outcome.rss_peak
