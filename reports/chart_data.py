@@ -6,10 +6,11 @@ without importing matplotlib, and so a value can be handed to a worker thread wi
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from itertools import accumulate
 
@@ -95,6 +96,11 @@ class LatencyDistribution:
     period: ChartPeriod
     counts: tuple[tuple[float, int], ...]
     sla_seconds: float = 3.0
+    # Running totals of ``counts``, worked out once: a month of answers is 100k distinct values.
+    _ends: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ends", tuple(accumulate(count for _, count in self.counts)))
 
     @classmethod
     def from_seconds(
@@ -105,11 +111,16 @@ class LatencyDistribution:
 
     @property
     def total(self) -> int:
-        return sum(count for _, count in self.counts)
+        return self._ends[-1] if self._ends else 0
 
     @property
     def is_empty(self) -> bool:
         return self.total == 0
+
+    def count_at_most(self, seconds: float) -> int:
+        """How many answers took ``seconds`` or less."""
+        position = bisect_right(self.counts, (seconds, math.inf))
+        return self._ends[position - 1] if position else 0
 
     def percentile(self, share: float) -> float | None:
         """The ``share`` (0..1) quantile; None without samples."""
@@ -118,10 +129,8 @@ class LatencyDistribution:
         total = self.total
         if total == 0:
             return None
-        ends = list(accumulate(count for _, count in self.counts))
-
         def at_rank(rank: int) -> float:
-            return self.counts[bisect_right(ends, rank)][0]
+            return self.counts[bisect_right(self._ends, rank)][0]
 
         position = (total - 1) * share
         lower = int(position)
@@ -134,7 +143,7 @@ class LatencyDistribution:
         total = self.total
         if total == 0:
             return None
-        return sum(count for value, count in self.counts if value > self.sla_seconds) / total
+        return (total - self.count_at_most(self.sla_seconds)) / total
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import math
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from reports.chart_data import (
@@ -320,13 +321,11 @@ def render_latency(data: LatencyDistribution) -> bytes:
     width = _bin_width(upper)
     upper = math.ceil(upper / width) * width
     edges = [n * width for n in range(round(upper / width) + 1)]
-    heights = [0] * (len(edges) - 1)
-    for value, count in data.counts:
-        # Bins are (left, right], so a gold bin (left ≥ SLA) holds only answers over the SLA, as the
-        # title counts them; whatever lies beyond the axis joins the last bin.
-        index = math.ceil(value / width - 1e-9) - 1
-        heights[min(max(index, 0), len(heights) - 1)] += count
-    clipped = sum(count for value, count in data.counts if value > upper)
+    # Bins are (left, right] (a hair wider, against rounding), so a gold bin (left ≥ SLA) holds only
+    # answers over the SLA, as the title counts them; whatever lies beyond the axis joins the last bin.
+    at_most = [0, *(data.count_at_most((n + 1e-9) * width) for n in range(1, len(edges) - 1)), data.total]
+    heights = [high - low for low, high in pairwise(at_most)]
+    clipped = data.total - data.count_at_most(upper)
     ax.bar(
         edges[:-1],
         heights,

@@ -1,22 +1,42 @@
 """Aggregations behind the report charts, portable to SQLite and PostgreSQL.
 
-Grouping by local day or hour happens in the database on the event time shifted by the zone's UTC
-offset. The offset is taken from Python's zone data for each stretch of the period (usually one; more
-only across a DST change), so the result is exact for any zone, half-hour offsets included, and it lets
-the database count distinct clients per local day, which per-UTC-hour buckets could not.
+Grouping by local day or hour joins the events to a list of time buckets worked out in Python from the
+zone's data: the UTC bounds of each local day, or of each local hour (split where the UTC offset
+changes). Each bucket is a range of ``ix_events_event_ts``, so the database reads the period's entries
+once and never computes a local time per event; the result is exact for any zone, DST and half-hour
+offsets included, and it lets the database count distinct clients per local day.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Date, and_, case, cast, distinct, func, literal_column, select
+import orjson
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    distinct,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import CTE, FromClause
 
 from reports.chart_data import (
     ChartPeriod,
@@ -29,6 +49,7 @@ from reports.chart_data import (
     empty_grid,
     freeze_grid,
 )
+from storage.event_insert import sqlite_datetime
 from storage.models import Client, StoredEvent
 
 MESSAGE = "message_received"
@@ -37,6 +58,10 @@ BOOKING = "appointment_booked"
 PAYMENT = "payment_status"
 NO_SHOW = "no_show"
 REFUSAL = "refusal"
+WRITERS, BOTH = "writers", "writers_with_lead"  # the trend's two per-user counts, beside event names
+Bucket = tuple[datetime, datetime]  # UTC, [start, end)
+
+events = cast(Table, StoredEvent.__table__)
 
 # Zone transitions are months apart; probing every few hours cannot step over two of them.
 _OFFSET_PROBE = timedelta(hours=6)
@@ -77,44 +102,79 @@ def offset_spans(start_utc: datetime, end_utc: datetime, zone: ZoneInfo) -> list
     return spans
 
 
-def _sqlite_modifier(offset: timedelta) -> str:
-    return f"{int(offset.total_seconds()) // 60:+d} minutes"
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
-def _postgres_interval(offset: timedelta) -> ColumnElement[Any]:
-    return literal_column(f"interval '{int(offset.total_seconds()) // 60} minutes'")
-
-
-def _shift(spans: list[tuple[datetime, timedelta]], as_sql: Callable[[timedelta], Any]) -> Any:
-    """The offset to add to ``ts``, as one value or a CASE over the period's offset stretches."""
-    if len(spans) == 1:
-        return as_sql(spans[0][1])
-    whens = [
-        (StoredEvent.ts < next_start, as_sql(offset)) for (_, offset), (next_start, _) in pairwise(spans)
+def local_day_buckets(start_utc: datetime, end_utc: datetime, zone: ZoneInfo) -> list[tuple[date, Bucket]]:
+    """Each local day of ``[start_utc, end_utc)`` with its UTC bounds (a DST day is 23 or 25 hours)."""
+    days = ChartPeriod.from_utc(start_utc, end_utc, zone).days()
+    return [
+        (
+            day,
+            (
+                max(start_utc, _local_midnight(day, zone)),
+                min(end_utc, _local_midnight(day + timedelta(days=1), zone)),
+            ),
+        )
+        for day in days
     ]
-    return case(*whens, else_=as_sql(spans[-1][1]))
 
 
-def _local_day(dialect: str, spans: list[tuple[datetime, timedelta]]) -> ColumnElement[Any]:
+def local_hour_buckets(
+    start_utc: datetime, end_utc: datetime, zone: ZoneInfo
+) -> list[tuple[tuple[int, int], Bucket]]:
+    """(local weekday, local hour) of each stretch of ``[start_utc, end_utc)`` that has one of each."""
+    switches = [moment for moment, _ in offset_spans(start_utc, end_utc, zone)[1:]]
+    buckets = []
+    moment = start_utc
+    while moment < end_utc:
+        local = moment.astimezone(zone)
+        next_hour = moment + timedelta(
+            minutes=60 - local.minute, seconds=-local.second, microseconds=-local.microsecond
+        )
+        until = min([next_hour, end_utc, *(switch for switch in switches if switch > moment)])
+        buckets.append(((local.weekday(), local.hour), (moment, until)))
+        moment = until
+    return buckets
+
+
+def _buckets(dialect: str, bounds: Sequence[Bucket]) -> CTE:
+    """The buckets as a table (n, s, e) from one bound parameter, whatever their number."""
     if dialect == "sqlite":
-        return func.date(StoredEvent.ts, _shift(spans, _sqlite_modifier))
-    local = func.timezone(literal_column("'UTC'"), StoredEvent.ts) + _shift(spans, _postgres_interval)
-    return cast(local, Date)
+        # Bounds in the stored text form, so they compare with ts as text, as the index is ordered.
+        table = text(
+            "SELECT CAST(key AS INTEGER) AS n, json_extract(value, '$[0]') AS s,"
+            " json_extract(value, '$[1]') AS e FROM json_each(:buckets)"
+        ).bindparams(
+            buckets=orjson.dumps(
+                [[sqlite_datetime(low), sqlite_datetime(high)] for low, high in bounds]
+            ).decode()
+        )
+        return table.columns(column("n", Integer), column("s", String), column("e", String)).cte("buckets")
+    moments = ARRAY(DateTime(timezone=True))
+    table = text(
+        "SELECT CAST(b.n - 1 AS integer) AS n, b.s, b.e FROM"
+        " unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) WITH ORDINALITY AS b(s, e, n)"
+    ).bindparams(
+        bindparam("starts", [low for low, _ in bounds], type_=moments),
+        bindparam("ends", [high for _, high in bounds], type_=moments),
+    )
+    moment = DateTime(timezone=True)
+    return table.columns(column("n", Integer), column("s", moment), column("e", moment)).cte("buckets")
 
 
-def _local_hour(dialect: str, spans: list[tuple[datetime, timedelta]]) -> ColumnElement[Any]:
-    if dialect == "sqlite":
-        return func.strftime("%Y-%m-%d %H", StoredEvent.ts, _shift(spans, _sqlite_modifier))
-    local = func.timezone(literal_column("'UTC'"), StoredEvent.ts) + _shift(spans, _postgres_interval)
-    return func.date_trunc("hour", local)
-
-
-def _as_date(value: date | str) -> date:
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _as_hour(value: datetime | str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%d %H") if isinstance(value, str) else value
+def _in_bucket(
+    buckets: CTE, event: FromClause, names: Sequence[str], location: str | None
+) -> ColumnElement[bool]:
+    conditions = [
+        event.c.event == names[0] if len(names) == 1 else event.c.event.in_(names),
+        event.c.ts >= buckets.c.s,
+        event.c.ts < buckets.c.e,
+    ]
+    if location is not None:
+        conditions.append(event.c.location == location)
+    return and_(*conditions)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -154,34 +214,40 @@ async def daily_trend_data(
     Every day of the period is present, quiet days as zeros, so the bars keep a regular calendar.
     """
     period = ChartPeriod.from_utc(start_utc, end_utc, zone, location)
-    day = _local_day(_dialect(session), offset_spans(start_utc, end_utc, zone)).label("local_day")
-    event = StoredEvent.event
-    per_client_day = (
-        select(
-            day,
-            func.max(case((event == MESSAGE, 1), else_=0)).label("wrote"),
-            func.max(case((event == LEAD, 1), else_=0)).label("applied"),
-            func.count(case((event == LEAD, 1))).label("leads"),
-            func.count(case((event == BOOKING, 1))).label("bookings"),
-        )
-        .where(event.in_([MESSAGE, LEAD, BOOKING]), *_in_period(start_utc, end_utc, location))
-        # By label: PostgreSQL would not match two copies of an expression carrying bound parameters.
-        .group_by("local_day", StoredEvent.user_id)
-        .subquery()
-    )
-    statement = select(
-        per_client_day.c.local_day,
-        func.sum(per_client_day.c.wrote),
-        func.sum(per_client_day.c.wrote * per_client_day.c.applied),
-        func.sum(per_client_day.c.leads),
-        func.sum(per_client_day.c.bookings),
-    ).group_by(per_client_day.c.local_day)
-    found = {
-        _as_date(local_day): DayCounts(_as_date(local_day), int(wrote), int(leads), int(bookings), int(both))
-        for local_day, wrote, both, leads, bookings in await session.execute(statement)
+    days = local_day_buckets(start_utc, end_utc, zone)
+    buckets = _buckets(_dialect(session), [bounds for _, bounds in days])
+
+    def users(name: str) -> Select[Any]:
+        joined = buckets.join(events, _in_bucket(buckets, events, [name], location))
+        return select(buckets.c.n, events.c.user_id).select_from(joined).distinct()
+
+    writers, leaders = users(MESSAGE).cte("writers"), users(LEAD).subquery("leaders")
+    same_day = and_(leaders.c.n == writers.c.n, leaders.c.user_id == writers.c.user_id)
+    counted = buckets.join(events, _in_bucket(buckets, events, [LEAD, BOOKING], location))
+    # The three parts differ in column types, which the typing of union_all does not allow for.
+    parts: list[Any] = [
+        select(writers.c.n, literal(WRITERS), func.count()).group_by(writers.c.n),
+        select(leaders.c.n, literal(BOTH), func.count())
+        .select_from(leaders.join(writers, same_day))
+        .group_by(leaders.c.n),
+        select(buckets.c.n, events.c.event, func.count())
+        .select_from(counted)
+        .group_by(buckets.c.n, events.c.event),
+    ]
+    found: dict[tuple[int, str], int] = {
+        (int(n), str(kind)): int(count) for n, kind, count in await session.execute(union_all(*parts))
     }
-    days = tuple(found.get(d, DayCounts(d, 0, 0, 0, 0)) for d in period.days())
-    return DailyTrend(period, days)
+    by_day = {
+        day: DayCounts(
+            day,
+            clients=found.get((n, WRITERS), 0),
+            leads=found.get((n, LEAD), 0),
+            bookings=found.get((n, BOOKING), 0),
+            clients_with_lead=found.get((n, BOTH), 0),
+        )
+        for n, (day, _) in enumerate(days)
+    }
+    return DailyTrend(period, tuple(by_day.get(day, DayCounts(day, 0, 0, 0, 0)) for day in period.days()))
 
 
 async def heatmap_data(
@@ -191,18 +257,19 @@ async def heatmap_data(
     zone: ZoneInfo,
     location: str | None = None,
 ) -> WeekHourHeatmap:
-    """Client messages and refusals per local weekday × hour, from at most 24 rows per day and kind."""
+    """Client messages and refusals per local weekday × hour, from at most one row per hour and kind."""
     period = ChartPeriod.from_utc(start_utc, end_utc, zone, location)
-    hour = _local_hour(_dialect(session), offset_spans(start_utc, end_utc, zone)).label("local_hour")
+    hours = local_hour_buckets(start_utc, end_utc, zone)
+    buckets = _buckets(_dialect(session), [bounds for _, bounds in hours])
     statement = (
-        select(StoredEvent.event, hour, func.count())
-        .where(StoredEvent.event.in_([MESSAGE, REFUSAL]), *_in_period(start_utc, end_utc, location))
-        .group_by(StoredEvent.event, "local_hour")
+        select(buckets.c.n, events.c.event, func.count())
+        .select_from(buckets.join(events, _in_bucket(buckets, events, [MESSAGE, REFUSAL], location)))
+        .group_by(buckets.c.n, events.c.event)
     )
     grids = {MESSAGE: empty_grid(), REFUSAL: empty_grid()}
-    for event, bucket, count in await session.execute(statement):
-        local = _as_hour(bucket)
-        grids[event][local.weekday()][local.hour] += int(count)
+    for n, event, count in await session.execute(statement):
+        weekday, hour = hours[int(n)][0]
+        grids[event][weekday][hour] += int(count)
     return WeekHourHeatmap(period, freeze_grid(grids[MESSAGE]), freeze_grid(grids[REFUSAL]))
 
 

@@ -61,7 +61,7 @@ def identity_lock_key(key: Identity) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _lock_identities(conn: Connection, keys: Iterable[Identity]) -> None:
+def lock_identities(conn: Connection, keys: Iterable[Identity]) -> None:
     """Several processes on one PostgreSQL: whoever sees an identity first creates its client, the others
     wait here until that commits and then find it (READ COMMITTED reads it in the next statement), so
     one person never becomes two clients. Locks are taken in key order, so two writers never deadlock,
@@ -109,7 +109,7 @@ class ClientResolver:
                 found[key] = cached
         wanted = set(missing)
         if missing and conn.dialect.name == "postgresql":
-            _lock_identities(conn, missing)
+            lock_identities(conn, missing)
         values = sorted({value for _, value in missing})
         table = ClientIdentity.__table__
         for start in range(0, len(values), _LOOKUP_CHUNK):

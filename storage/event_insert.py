@@ -16,10 +16,10 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from storage.models import StoredEvent
+from storage.models import RECEIVED_EVENT_COLUMNS, StoredEvent
 from storage.upsert import insert_ignoring_conflicts
 
-EVENT_COLUMNS = tuple(column.name for column in StoredEvent.__table__.columns if column.name != "id")
+EVENT_COLUMNS = RECEIVED_EVENT_COLUMNS
 _PLACEHOLDERS = ", ".join("?" * len(EVENT_COLUMNS))
 _SQLITE_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({_PLACEHOLDERS})"
 

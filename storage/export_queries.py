@@ -14,15 +14,13 @@ from typing import Any
 from sqlalchemy import select
 
 from storage.database import SQLITE_TEMP_STORE, Database
-from storage.models import StoredEvent
+from storage.models import RECEIVED_EVENT_COLUMNS, StoredEvent
 
 EXPORT_CHUNK_ROWS = 2000
 
 _TABLE = StoredEvent.__table__
-# Every stored column but the row's own surrogate key, in the table's order.
-EXPORT_SOURCE_COLUMNS: tuple[str, ...] = tuple(
-    column.name for column in _TABLE.columns if column.name != "id"
-)
+# Every column of what was received, in the table's order.
+EXPORT_SOURCE_COLUMNS: tuple[str, ...] = RECEIVED_EVENT_COLUMNS
 
 
 async def stream_events(

@@ -85,7 +85,7 @@ class StoredEvent(Base):
     __tablename__ = "events"
     __table_args__ = (
         # The columns after (client_id, ts) and (event, ts) let the report read a period and walk a
-        # client's history from the index alone (migration 0007_report_speed).
+        # client's history from the index alone (migrations 0007_report_speed, 0008_report_columns).
         Index("ix_events_client_ts", "client_id", "ts", "event", "user_id"),
         Index(
             "ix_events_event_ts",
@@ -100,6 +100,9 @@ class StoredEvent(Base):
             "reason",
             "status",
             "amount",
+            "reply_to_ts",
+            "first_message_ts",
+            "repeat_booking",
         ),
     )
 
@@ -135,6 +138,21 @@ class StoredEvent(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any] | None]
+    # Kept by the writer from the user's other events (storage.report_columns), never received: the
+    # report reads them instead of looking back into each user's history on every run.
+    reply_to_ts: Mapped[datetime | None]  # an answer: the user's latest message at or before it
+    first_message_ts: Mapped[datetime | None]  # a booking: the user's first message at or before it
+    repeat_booking: Mapped[bool | None] = mapped_column(Boolean)  # a booking: the user booked before it
+
+
+# Columns the writer derives after the insert; not part of what a source sent.
+DERIVED_EVENT_COLUMNS = frozenset({"reply_to_ts", "first_message_ts", "repeat_booking"})
+# Every column that holds what was received (or where it belongs: client_id, received_at), in table order.
+RECEIVED_EVENT_COLUMNS = tuple(
+    column.name
+    for column in StoredEvent.__table__.columns
+    if column.name != "id" and column.name not in DERIVED_EVENT_COLUMNS
+)
 
 
 class QuarantinedPayload(Base):

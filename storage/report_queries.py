@@ -1,14 +1,14 @@
 """The raw numbers behind a report, aggregated in SQL for one period (design.md, "Report metrics").
 
 Every query reads the period through ``ix_events_event_ts`` (event, ts, …), which also carries every
-column the report reads, so no wide table row is touched. Looking back into a user's history for their
-latest or first message, or an earlier booking, goes through ``ix_events_client_ts`` (client_id, ts,
-event, user_id): a user_id belongs to exactly one client, and ``events`` has no index on user_id on
-purpose (one more b-tree would cost every insert). Only latencies leave the database one by one: per
-answer and per booking (on SQLite packed into one value, see ``_collect``).
+column the report reads, so no wide table row is touched. What an answer or a booking needs from the
+user's earlier events (the message it replies to, the first message, an earlier booking) the writer
+keeps on the row itself (``storage.report_columns``), so no query looks back into anyone's history. Only
+latencies leave the database one by one: per answer and per booking (on SQLite packed into one value,
+see ``_collect``).
 
-A location filter limits which events are counted; look-backs see the user's whole history, so a booking
-at one point is a repeat booking when the user booked before at any point.
+A location filter limits which events are counted; the look-backs saw the user's whole history, so a
+booking at one point is a repeat booking when the user booked before at any point.
 """
 
 from __future__ import annotations
@@ -38,11 +38,9 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import FromClause
 
 from storage.models import StoredEvent
-from storage.reads import SessionSource, gather_reads
 
 MESSAGE, ANSWER, LEAD = "message_received", "assistant_response", "lead_created"
 BOOKING, PAYMENT, NO_SHOW, REFUSAL = "appointment_booked", "payment_status", "no_show", "refusal"
-COUNTED_EVENTS = (MESSAGE, ANSWER, LEAD, BOOKING, NO_SHOW, REFUSAL)
 UNKNOWN_REASON = "unknown"
 
 events = StoredEvent.__table__
@@ -59,7 +57,8 @@ class Breakdown:
 
 @dataclass(frozen=True, slots=True)
 class Funnel:
-    """Users (by user_id) at each step of the period, and the same per channel and per location."""
+    """Users (by user_id) at each step of the period, and the same per channel and per location; with
+    the counts of the events it read (messages, leads, bookings), which need no pass of their own."""
 
     clients: int
     users_with_lead: int
@@ -67,6 +66,9 @@ class Funnel:
     users_with_lead_and_booking: int
     by_channel: dict[str, Breakdown]
     by_location: dict[str | None, Breakdown]
+    messages: int = 0
+    leads: int = 0
+    bookings: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
             events.c.channel,
             events.c.location,
             func.max(one_if(events.c.event == MESSAGE)).label("wrote"),
+            func.sum(one_if(events.c.event == MESSAGE)).label("messages"),
             func.sum(one_if(events.c.event == LEAD)).label("leads"),
             func.sum(one_if(events.c.event == BOOKING)).label("bookings"),
         )
@@ -166,6 +169,7 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
             func.max(groups.c.wrote).label("wrote"),
             func.max(one_if(groups.c.leads > 0)).label("led"),
             func.max(one_if(groups.c.bookings > 0)).label("booked"),
+            func.sum(groups.c.messages).label("messages"),
         )
         .group_by(groups.c.user_id)
         .subquery("per_user")
@@ -178,6 +182,7 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
         func.sum(users.c.led),
         func.sum(users.c.wrote * users.c.led),
         func.sum(users.c.led * users.c.booked),
+        func.sum(users.c.messages),
     )
 
     def per(column: str) -> Any:
@@ -189,23 +194,28 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
             func.sum(groups.c.leads),
             func.sum(groups.c.bookings),
             null(),
+            null(),
         ).group_by(key)
 
     result = await session.execute(union_all(totals, per("channel"), per("location")))
-    total = (0, 0, 0, 0)
+    total = [0] * 5
     by: dict[str, dict[str | None, Breakdown]] = {"channel": {}, "location": {}}
-    for kind, key, first, second, third, fourth in result:
+    for kind, key, *values in result:
         if kind == "total":
-            total = (int(first or 0), int(second or 0), int(third or 0), int(fourth or 0))
+            total = [int(value or 0) for value in values]
         else:
-            by[kind][key] = Breakdown(int(first), int(second), int(third))
+            by[kind][key] = Breakdown(int(values[0]), int(values[1]), int(values[2]))
+    channels = {str(key): counts for key, counts in by["channel"].items()}
     return Funnel(
         clients=total[0],
         users_with_lead=total[1],
         users_with_message_and_lead=total[2],
         users_with_lead_and_booking=total[3],
-        by_channel={str(key): counts for key, counts in by["channel"].items()},
+        by_channel=channels,
         by_location=by["location"],
+        messages=total[4],
+        leads=sum(counts.leads for counts in channels.values()),
+        bookings=sum(counts.bookings for counts in channels.values()),
     )
 
 
@@ -213,11 +223,9 @@ async def _counts(session: AsyncSession, statement: Executable) -> dict[str, int
     return {str(name): int(count) for name, count in await session.execute(statement)}
 
 
-async def _event_counts(session: AsyncSession, scope: _Scope) -> dict[str, int]:
+async def _event_counts(session: AsyncSession, scope: _Scope, names: tuple[str, ...]) -> dict[str, int]:
     statement = (
-        select(events.c.event, func.count())
-        .where(scope.where(events, *COUNTED_EVENTS))
-        .group_by(events.c.event)
+        select(events.c.event, func.count()).where(scope.where(events, *names)).group_by(events.c.event)
     )
     return await _counts(session, statement)
 
@@ -253,113 +261,62 @@ async def _refusal_reasons(session: AsyncSession, scope: _Scope) -> dict[str, in
     return await _counts(session, select(labelled.c.reason, func.count()).group_by(labelled.c.reason))
 
 
-def _same_user(earlier: FromClause, event: FromClause, name: str) -> ColumnElement[bool]:
-    """``earlier`` is an event ``name`` of the same user_id, read from ix_events_client_ts alone.
-
-    client_id first: it leads the index, and a user_id never spans two clients. The index carries
-    event and user_id, so walking a client's history needs no table row.
-    """
-    return and_(
-        earlier.c.client_id == event.c.client_id,
-        earlier.c.user_id == event.c.user_id,
-        earlier.c.event == name,
-    )
-
-
-async def _response_seconds(session: AsyncSession, scope: _Scope, dialect: str) -> list[float]:
-    """Given response_time_ms, else seconds since the user's latest message at or before the answer.
-
-    One value per answer, deliberately not grouped by it: SQLite evaluates a grouped correlated look-up a
-    second time with a plan that scans every earlier message — quadratic in the period's size. Measured
-    on SQLite, this look-up (one short walk back in ix_events_client_ts, which carries event and user_id)
-    beats a window over the period's messages and answers: sorting them per user costs more.
-    """
-    answer, message = events.alias("answer"), events.alias("message")
-    latest_message = (
-        select(message.c.ts)
-        .where(_same_user(message, answer, MESSAGE), message.c.ts <= answer.c.ts)
-        .order_by(message.c.ts.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+async def _response_seconds(session: AsyncSession, scope: _Scope, dialect: str) -> tuple[list[float], int]:
+    """Given response_time_ms, else seconds since the message the answer replies to (none: not counted);
+    and how many answers there were, counted or not."""
     elapsed = case(
-        (answer.c.response_time_ms.is_not(None), _milliseconds(answer.c.response_time_ms, dialect)),
-        else_=_elapsed(answer.c.ts, latest_message, dialect),
+        (events.c.response_time_ms.is_not(None), _milliseconds(events.c.response_time_ms, dialect)),
+        else_=_elapsed(events.c.ts, events.c.reply_to_ts, dialect),
     )
-    seconds, _ = await _collect(session, elapsed, literal(0), scope.where(answer, ANSWER))
-    return seconds
+    return await _collect(session, elapsed, literal(1), scope.where(events, ANSWER))
 
 
 async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple[list[float], int]:
-    """Seconds back to the user's first message (when there is one) per booking, and how many repeat.
-
-    Both look-backs walk the client's history in ix_events_client_ts: the first message at or before the
-    booking, and whether any booking of the user came strictly before it.
-    """
-    booking, message, before = events.alias("booking"), events.alias("message"), events.alias("before")
-    first_message = (
-        select(message.c.ts)
-        .where(_same_user(message, booking, MESSAGE), message.c.ts <= booking.c.ts)
-        .order_by(message.c.ts.asc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    booked_before = (
-        select(literal(1)).where(_same_user(before, booking, BOOKING), before.c.ts < booking.c.ts).exists()
-    )
-    since_first_message = _elapsed(booking.c.ts, first_message, dialect)
-    return await _collect(session, since_first_message, one_if(booked_before), scope.where(booking, BOOKING))
+    """Seconds back to the user's first message (when there is one) per booking, and how many repeat."""
+    since_first_message = _elapsed(events.c.ts, events.c.first_message_ts, dialect)
+    repeat = one_if(events.c.repeat_booking.is_(True))
+    return await _collect(session, since_first_message, repeat, scope.where(events, BOOKING))
 
 
 async def _dialect_prepared(session: AsyncSession) -> str:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        # The correlated look-ups inflate the planner's cost estimates until it JIT-compiles them, which
-        # takes longer than running them (measured: 1.4 s instead of 0.8 s for 145k answers).
+        # Big cost estimates make PostgreSQL JIT-compile a query, which took longer than running it
+        # (measured before 0008, with per-answer look-ups: 1.4 s instead of 0.8 s for 145k answers).
         await session.execute(text("SET LOCAL jit = off"))
     return dialect
 
 
 async def load_period_aggregates(
-    source: SessionSource, bounds: tuple[datetime, datetime], location: str | None = None
+    session: AsyncSession, bounds: tuple[datetime, datetime], location: str | None = None
 ) -> PeriodAggregates:
-    """All raw numbers of the period ``[start, end)`` (UTC), optionally at one location.
+    """All raw numbers of the period ``[start, end)`` (UTC), optionally at one location, in turn.
 
-    Given a session factory, three groups of queries of about equal cost run side by side (see
-    ``storage.reads``): the answer times, the bookings with the plain counts, the funnel with intents.
+    One connection per period: SQLite's sorts run only about 1.4 times faster in two threads than in
+    one, so more connections than cores cost more than they give (measured on two cores: six reads side
+    by side took as long as one after the other, with 70 % more CPU). ``reports.metrics.load_report``
+    reads the two periods of a report side by side.
     """
     scope = _Scope(bounds[0], bounds[1], location)
-
-    async def answer_times(session: AsyncSession) -> list[float]:
-        return await _response_seconds(session, scope, await _dialect_prepared(session))
-
-    async def bookings_and_counts(
-        session: AsyncSession,
-    ) -> tuple[tuple[list[float], int], tuple[int, float], dict[str, int], dict[str, int]]:
-        bookings = await _bookings(session, scope, await _dialect_prepared(session))
-        return (
-            bookings,
-            await _payments(session, scope),
-            await _event_counts(session, scope),
-            await _refusal_reasons(session, scope),
-        )
-
-    async def funnel_and_intents(session: AsyncSession) -> tuple[Funnel, dict[str, int]]:
-        await _dialect_prepared(session)
-        return await _funnel(session, scope), await _intents(session, scope)
-
-    response_seconds, counted, grouped = await gather_reads(
-        source, [answer_times, bookings_and_counts, funnel_and_intents]
-    )
-    (first_message_seconds, repeat_bookings), (payments_paid, revenue), event_counts, reasons = counted
-    funnel, intents = grouped
+    dialect = await _dialect_prepared(session)
+    funnel = await _funnel(session, scope)
+    response_seconds, answers = await _response_seconds(session, scope, dialect)
+    first_message_seconds, repeat_bookings = await _bookings(session, scope, dialect)
+    payments_paid, revenue = await _payments(session, scope)
+    event_counts = {
+        MESSAGE: funnel.messages,
+        ANSWER: answers,
+        LEAD: funnel.leads,
+        BOOKING: funnel.bookings,
+        **await _event_counts(session, scope, (NO_SHOW, REFUSAL)),
+    }
     return PeriodAggregates(
         event_counts=event_counts,
         funnel=funnel,
         payments_paid=payments_paid,
         revenue=revenue,
-        intents=intents,
-        refusal_reasons=reasons,
+        intents=await _intents(session, scope),
+        refusal_reasons=await _refusal_reasons(session, scope),
         response_seconds=response_seconds,
         first_message_to_booking_seconds=first_message_seconds,
         repeat_bookings=repeat_bookings,

@@ -11,11 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import normalize_phone
-from storage.models import Client, ClientIdentity, StoredEvent
+from storage.models import RECEIVED_EVENT_COLUMNS, Client, ClientIdentity, StoredEvent
 
-EVENT_FIELDS = tuple(
-    column.name for column in StoredEvent.__table__.columns if column.name not in {"id", "client_id"}
-)
+EVENT_FIELDS = tuple(name for name in RECEIVED_EVENT_COLUMNS if name != "client_id")
 
 
 @dataclass(slots=True)
