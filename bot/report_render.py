@@ -1,10 +1,10 @@
 """A whole owner's report: the summary text and the album of charts, as the bot, the scheduler, e-mail
 and the demo all show it.
 
-Everything runs side by side: the two periods' query groups and each chart's query on their own
-connections (``storage.reads``), and each chart is drawn as soon as its data is in, while the rest is
-still being read. The funnel and answer-time charts are drawn from the report's own numbers (the same
-definitions), so they cost no query and always agree with the text.
+Everything runs side by side: the two periods and each chart's query on their own connections
+(``storage.reads``), and each chart is drawn (in the one drawing thread, ``bot.drawing``) as soon as its
+data is in, while the rest is still being read. The funnel and answer-time charts are drawn from the
+report's own numbers (the same definitions), so they cost no query and always agree with the text.
 """
 
 from __future__ import annotations

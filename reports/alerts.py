@@ -15,7 +15,8 @@ from datetime import datetime, timedelta, tzinfo
 
 from bot.settings import AlertSettings
 from reports import alert_texts as texts
-from reports.metrics import percentile, ratio, share_over
+from reports.metrics import ratio
+from reports.quantiles import percentile, share_over
 
 CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI = "conversion_drop", "no_show_spike", "slow_ai"
 SOURCE_SILENT, INGEST_ERRORS = "source_silent", "ingest_errors"

@@ -6,13 +6,12 @@ without importing matplotlib, and so a value can be handed to a worker thread wi
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from itertools import accumulate
+
+from reports.quantiles import percentile
 
 WEEKDAYS = 7
 HOURS = 24
@@ -88,55 +87,39 @@ class DailyTrend:
 
 @dataclass(frozen=True, slots=True)
 class LatencyDistribution:
-    """AI answer times as (seconds, how many) pairs ascending, so the database can group equal values.
+    """Every AI answer time of the period in seconds, ascending, and the SLA they are held to.
 
-    Percentiles interpolate linearly between closest ranks (numpy's default), like the report's metrics.
+    Plain floats in one tuple, not (value, count) pairs: a month of answers is 100k values, and pairs
+    would be as many objects for the garbage collector to walk while the report is drawn.
     """
 
     period: ChartPeriod
-    counts: tuple[tuple[float, int], ...]
+    seconds: tuple[float, ...]
     sla_seconds: float = 3.0
-    # Running totals of ``counts``, worked out once: a month of answers is 100k distinct values.
-    _ends: tuple[int, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_ends", tuple(accumulate(count for _, count in self.counts)))
 
     @classmethod
     def from_seconds(
         cls, period: ChartPeriod, seconds: Iterable[float], sla_seconds: float = 3.0
     ) -> LatencyDistribution:
-        grouped = Counter(float(value) for value in seconds)
-        return cls(period, tuple(sorted(grouped.items())), sla_seconds)
+        return cls(period, tuple(sorted(float(value) for value in seconds)), sla_seconds)
 
     @property
     def total(self) -> int:
-        return self._ends[-1] if self._ends else 0
+        return len(self.seconds)
 
     @property
     def is_empty(self) -> bool:
-        return self.total == 0
+        return not self.seconds
 
     def count_at_most(self, seconds: float) -> int:
         """How many answers took ``seconds`` or less."""
-        position = bisect_right(self.counts, (seconds, math.inf))
-        return self._ends[position - 1] if position else 0
+        return bisect_right(self.seconds, seconds)
 
     def percentile(self, share: float) -> float | None:
-        """The ``share`` (0..1) quantile; None without samples."""
+        """The ``share`` (0..1) quantile, as the report computes it; None without samples."""
         if not 0 <= share <= 1:
             raise ValueError("share must be within 0..1")
-        total = self.total
-        if total == 0:
-            return None
-        def at_rank(rank: int) -> float:
-            return self.counts[bisect_right(self._ends, rank)][0]
-
-        position = (total - 1) * share
-        lower = int(position)
-        low_value = at_rank(lower)
-        high_value = at_rank(min(lower + 1, total - 1))
-        return low_value + (position - lower) * (high_value - low_value)
+        return percentile(self.seconds, share * 100)
 
     @property
     def over_sla_share(self) -> float | None:

@@ -59,6 +59,7 @@ PLAIN: dict[str, Any] = {"parse_math": False, "usetex": False}
 TITLE_SIZE = 17
 LABEL_SIZE = 14
 TICK_SIZE = 13
+_LABEL: dict[str, Any] = {"fontsize": 12, "color": INK, **PLAIN}  # cell labels of the heatmap
 
 JOURNEY_LANES: tuple[tuple[str, str, str, str], ...] = (
     ("message_received", "сообщение", BLUE, "o"),
@@ -314,7 +315,7 @@ def render_latency(data: LatencyDistribution) -> bytes:
     _title(figure, f"{title}: {_percent(over)} дольше {_number(sla)} с", caption)
     ax = figure.add_axes((0.09, 0.13, 0.88, 0.72))
     _style(ax)
-    largest = data.counts[-1][0]
+    largest = data.seconds[-1]
     # The axis ends at twice p95, not at the largest value: one stuck two-minute answer would otherwise
     # squeeze everything else into a single bar.
     upper = max(sla * 1.5, min(largest, p95 * 2), 1.0)
@@ -379,12 +380,17 @@ def _heat_panel(
     bar.ax.tick_params(labelsize=11)
     bar.set_label(unit, fontsize=12, **PLAIN)
     bar.outline.set_visible(False)
-    ax.set_yticks(range(len(WEEKDAY_NAMES)), WEEKDAY_NAMES, **PLAIN)
-    ax.set_xticks(range(HOURS), [str(hour) for hour in range(HOURS)], **PLAIN)
+    # Labels as plain texts beside the cells: 31 Tick objects per panel (two markers, two labels and a
+    # grid line each) were a third of the chart's drawing time.
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for day, weekday in enumerate(WEEKDAY_NAMES):
+        ax.text(-0.01, day, weekday, transform=ax.get_yaxis_transform(), ha="right", va="center", **_LABEL)
+    for hour in range(HOURS):
+        ax.text(hour, -0.03, str(hour), transform=ax.get_xaxis_transform(), ha="center", va="top", **_LABEL)
     # Cell borders as two line collections: minor ticks would cost a Tick object per line.
     ax.vlines([hour + 0.5 for hour in range(HOURS - 1)], -0.5, len(grid) - 0.5, color="white", linewidth=1)
     ax.hlines([day + 0.5 for day in range(len(grid) - 1)], -0.5, HOURS - 0.5, color="white", linewidth=1)
-    ax.tick_params(length=0, labelsize=12, colors=INK)
     for spine in ax.spines.values():
         spine.set_visible(False)
     if peak == 0:
@@ -414,10 +420,21 @@ def render_heatmap(data: WeekHourHeatmap) -> bytes:
         (0.11, data.refusals, "Oranges", "Отказы", "отказов"),
     )
     for bottom, grid, colours, name, unit in panels:
-        ax = figure.add_axes((0.06, bottom, 0.84, 0.31))
-        colour_bar = figure.add_axes((0.915, bottom, 0.018, 0.31))
+        # Room on the right for the colour bar's four-digit labels and its title.
+        ax = figure.add_axes((0.06, bottom, 0.81, 0.31))
+        colour_bar = figure.add_axes((0.885, bottom, 0.018, 0.31))
         _heat_panel(figure, ax, colour_bar, grid, colours, name, unit)
-    ax.set_xlabel("Час (местное время)", fontsize=LABEL_SIZE, color=INK, **PLAIN)
+    ax.text(
+        0.5,
+        -0.17,
+        "Час (местное время)",
+        transform=ax.transAxes,
+        ha="center",
+        va="top",
+        fontsize=LABEL_SIZE,
+        color=INK,
+        **PLAIN,
+    )
     return _png(figure)
 
 

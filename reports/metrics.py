@@ -6,14 +6,14 @@ is None (JSON null, shown as "—"), never 0, so "no data" never reads as "nothi
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from functools import partial
 from typing import Any
 
 from reports.periods import Period
+from reports.quantiles import percentile, share_over
 from storage.reads import SessionSource, gather_reads
 from storage.report_queries import (
     ANSWER,
@@ -111,29 +111,6 @@ def _breakdown_json(groups: Mapping[str, Breakdown]) -> dict[str, dict[str, int]
 
 def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) by linear interpolation, exactly as numpy's default method.
-
-    numpy interpolates from the upper neighbour when past half-way; doing the same keeps the last bit equal.
-    """
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * (q / 100)
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    fraction = position - below
-    low, high = ordered[below], ordered[above]
-    difference = high - low
-    if fraction >= 0.5:
-        return high - difference * (1 - fraction)
-    return low + difference * fraction
-
-
-def share_over(values: Sequence[float], limit: float) -> float | None:
-    return ratio(sum(1 for value in values if value > limit), len(values))
 
 
 def top(counts: Mapping[str, int], limit: int = TOP_LIMIT) -> list[tuple[str, int]]:

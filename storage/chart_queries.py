@@ -21,7 +21,6 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Integer,
-    Select,
     String,
     Table,
     and_,
@@ -31,6 +30,7 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
+    null,
     select,
     text,
     union_all,
@@ -58,7 +58,7 @@ BOOKING = "appointment_booked"
 PAYMENT = "payment_status"
 NO_SHOW = "no_show"
 REFUSAL = "refusal"
-WRITERS, BOTH = "writers", "writers_with_lead"  # the trend's two per-user counts, beside event names
+WRITERS = "writers"  # the trend's per-user counts, beside the event names
 Bucket = tuple[datetime, datetime]  # UTC, [start, end)
 
 events = cast(Table, StoredEvent.__table__)
@@ -216,37 +216,38 @@ async def daily_trend_data(
     period = ChartPeriod.from_utc(start_utc, end_utc, zone, location)
     days = local_day_buckets(start_utc, end_utc, zone)
     buckets = _buckets(_dialect(session), [bounds for _, bounds in days])
-
-    def users(name: str) -> Select[Any]:
-        joined = buckets.join(events, _in_bucket(buckets, events, [name], location))
-        return select(buckets.c.n, events.c.user_id).select_from(joined).distinct()
-
-    writers, leaders = users(MESSAGE).cte("writers"), users(LEAD).subquery("leaders")
-    same_day = and_(leaders.c.n == writers.c.n, leaders.c.user_id == writers.c.user_id)
-    counted = buckets.join(events, _in_bucket(buckets, events, [LEAD, BOOKING], location))
-    # The three parts differ in column types, which the typing of union_all does not allow for.
-    parts: list[Any] = [
-        select(writers.c.n, literal(WRITERS), func.count()).group_by(writers.c.n),
-        select(leaders.c.n, literal(BOTH), func.count())
-        .select_from(leaders.join(writers, same_day))
-        .group_by(leaders.c.n),
-        select(buckets.c.n, events.c.event, func.count())
-        .select_from(counted)
-        .group_by(buckets.c.n, events.c.event),
-    ]
-    found: dict[tuple[int, str], int] = {
-        (int(n), str(kind)): int(count) for n, kind, count in await session.execute(union_all(*parts))
-    }
-    by_day = {
-        day: DayCounts(
-            day,
-            clients=found.get((n, WRITERS), 0),
-            leads=found.get((n, LEAD), 0),
-            bookings=found.get((n, BOOKING), 0),
-            clients_with_lead=found.get((n, BOTH), 0),
+    day_users = (
+        select(
+            buckets.c.n,
+            func.max(case((events.c.event == MESSAGE, 1), else_=0)).label("wrote"),
+            func.max(case((events.c.event == LEAD, 1), else_=0)).label("applied"),
         )
-        for n, (day, _) in enumerate(days)
+        .select_from(buckets.join(events, _in_bucket(buckets, events, [MESSAGE, LEAD], location)))
+        .group_by(buckets.c.n, events.c.user_id)
+        .subquery("day_users")
+    )
+    counted = buckets.join(events, _in_bucket(buckets, events, [LEAD, BOOKING], location))
+    # The parts differ in column types, which the typing of union_all does not allow for.
+    writers: Any = select(
+        day_users.c.n,
+        literal(WRITERS),
+        func.sum(day_users.c.wrote),
+        func.sum(day_users.c.wrote * day_users.c.applied),
+    ).group_by(day_users.c.n)
+    events_per_day: Any = (
+        select(buckets.c.n, events.c.event, func.count(), null())
+        .select_from(counted)
+        .group_by(buckets.c.n, events.c.event)
+    )
+    found: dict[tuple[int, str], tuple[int, int]] = {
+        (int(n), str(kind)): (int(first), int(second or 0))
+        for n, kind, first, second in await session.execute(union_all(writers, events_per_day))
     }
+    by_day = {}
+    for n, (day, _) in enumerate(days):
+        wrote, wrote_and_applied = found.get((n, WRITERS), (0, 0))
+        leads, bookings = found.get((n, LEAD), (0, 0))[0], found.get((n, BOOKING), (0, 0))[0]
+        by_day[day] = DayCounts(day, wrote, leads, bookings, wrote_and_applied)
     return DailyTrend(period, tuple(by_day.get(day, DayCounts(day, 0, 0, 0, 0)) for day in period.days()))
 
 

@@ -55,22 +55,29 @@ class _Groups:
                 self.parent[other] = root
 
 
-def identity_lock_key(key: Identity) -> int:
-    """A signed 64-bit advisory-lock key per identity (a rare collision only serialises two writers)."""
+# PostgreSQL keeps every advisory lock of a transaction in a shared table of about 64 × max_connections
+# entries: one lock per identity made a batch of 5,000 new clients fail with "out of shared memory". So
+# identities share a fixed number of locks (two 32-bit keys: a space of our own, then the slot); a
+# collision only makes two writers take turns.
+LOCK_SLOTS = 512
+IDENTITY_LOCKS, HISTORY_LOCKS = 1, 2  # lock spaces, taken in this order within a transaction
+
+
+def lock_slot(key: Identity) -> int:
     digest = hashlib.blake2b(f"{key[0]}\0{key[1]}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return int.from_bytes(digest, "big") % LOCK_SLOTS
 
 
-def lock_identities(conn: Connection, keys: Iterable[Identity]) -> None:
+def lock_identities(conn: Connection, keys: Iterable[Identity], space: int = IDENTITY_LOCKS) -> None:
     """Several processes on one PostgreSQL: whoever sees an identity first creates its client, the others
     wait here until that commits and then find it (READ COMMITTED reads it in the next statement), so
-    one person never becomes two clients. Locks are taken in key order, so two writers never deadlock,
-    and end with the transaction."""
-    lock_keys = sorted({identity_lock_key(key) for key in keys})
+    one person never becomes two clients. Locks are taken in slot order, one space after the other, so
+    two writers never deadlock, and end with the transaction."""
+    slots = sorted({lock_slot(key) for key in keys})
     conn.execute(
         # A function scan yields the array in order, and each row takes its lock before the next.
-        text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-        {"keys": lock_keys},
+        text("SELECT pg_advisory_xact_lock(:space, s) FROM unnest(CAST(:slots AS integer[])) AS s"),
+        {"space": space, "slots": slots},
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, case, or_,
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import FromClause
 
-from storage.clients import lock_identities
+from storage.clients import HISTORY_LOCKS, lock_identities
 from storage.models import StoredEvent, UTCDateTime
 
 MESSAGE, ANSWER, BOOKING = "message_received", "assistant_response", "appointment_booked"
@@ -51,20 +51,11 @@ def same_user(earlier: FromClause, event: FromClause, name: str) -> ColumnElemen
 def _recompute() -> Update:
     """One user's answers and bookings from ``since`` on, worked out again (executed once per user)."""
     row, message, before = events, events.alias("message"), events.alias("before")
-    latest_message = (
-        select(message.c.ts)
-        .where(same_user(message, row, MESSAGE), message.c.ts <= row.c.ts)
-        .order_by(message.c.ts.desc())
-        .limit(1)
-        .scalar_subquery()
+    messages_until_row = select(message.c.ts).where(
+        same_user(message, row, MESSAGE), message.c.ts <= row.c.ts
     )
-    first_message = (
-        select(message.c.ts)
-        .where(same_user(message, row, MESSAGE), message.c.ts <= row.c.ts)
-        .order_by(message.c.ts.asc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    latest_message = messages_until_row.order_by(message.c.ts.desc()).limit(1).scalar_subquery()
+    first_message = messages_until_row.order_by(message.c.ts.asc()).limit(1).scalar_subquery()
     booked_before = (
         select(before.c.id).where(same_user(before, row, BOOKING), before.c.ts < row.c.ts).exists()
     )
@@ -106,8 +97,8 @@ def update_report_columns(conn: Connection, new_rows: Iterable[dict[str, Any]]) 
     if conn.dialect.name == "postgresql":
         # Several processes: two new events of one user in two transactions must not each miss the
         # other. Whoever comes second waits here, then sees the first one's rows (READ COMMITTED).
-        # A namespace of its own ("history"), taken after the identity locks, in key order like them.
-        lock_identities(conn, [("history", user_id) for _, user_id in earliest])
+        # A lock space of its own, taken after the identity locks.
+        lock_identities(conn, [("user", user_id) for _, user_id in earliest], HISTORY_LOCKS)
     conn.execute(
         _RECOMPUTE,
         [

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from bot.events import validate_items
-from reports.metrics import compute_report, load_report, percentile, ratio, top
+from reports.metrics import compute_report, load_report, ratio, top
 from reports.periods import Period, default_period, parse_period, period_between
+from reports.quantiles import percentile
 from reports.report_text import TELEGRAM_LIMIT, render_report_text
 from storage.database import Database, open_database
 from storage.report_queries import Breakdown, Funnel, PeriodAggregates, load_period_aggregates

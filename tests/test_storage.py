@@ -208,3 +208,19 @@ async def test_a_client_created_beside_a_merge_keeps_its_own_events(
         assert merged != separate
         assert [item.user_id for item in await load_events(session, separate)] == ["ig_c"]
         assert {item.user_id for item in await load_events(session, merged)} == {"tg_a", "wa_b"}
+
+
+async def test_one_batch_of_thousands_of_new_clients_is_stored_whole(
+    db: Database, writer: EventWriter
+) -> None:
+    """An import of a CRM export: 10,000 new people, three ids each, in one transaction. PostgreSQL must not
+    run out of its lock table (one advisory lock per identity did: "out of shared memory")."""
+    batch = rows(
+        *(
+            event(f"tg_{n}", n % 60, crm_id=f"BX_{n}", lead_id=f"lead_{n}", event_id=f"import-{n}")
+            for n in range(10_000)
+        )
+    )
+    result = await writer.write(batch)
+    assert (result.accepted, result.duplicates) == (10_000, 0)
+    assert await count(db, Client) == 10_000
