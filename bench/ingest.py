@@ -6,8 +6,9 @@
     fed NDJSON batches of seed-shaped events by ``--senders`` concurrent aiohttp senders in this process.
 (b) ``sqlite3.executemany`` of the same rows, in their stored form, into LeadTrail's real schema (made by
     its own migrations), 1,000 rows a transaction, with the server's pragmas and one client per user
-    (pre-inserted): the floor of what the product's schema costs, so a/b shows what HTTP, validation,
-    client linking and group commit add.
+    (pre-inserted), through the server's own INSERT, which looks up each answer's and booking's report
+    columns as the row goes in (``storage.report_columns``): the floor of what the product's schema
+    costs, so a/b shows what HTTP, validation, client linking and group commit add.
 (c) The same into a naive table of the seed's fields with three indexes: what a hand-rolled logger
     would get, so a/c shows what LeadTrail costs over not using it.
 
@@ -64,7 +65,8 @@ from bench.common import (
 from bot.events import Event, to_row
 from bot.settings import DatabaseSettings, IngestSettings
 from storage.database import sqlite_pragmas
-from storage.event_insert import EVENT_COLUMNS, sqlite_values
+from storage.event_insert import SQLITE_INSERT, sqlite_values
+from storage.report_columns import insert_order
 from tests.processes import clean_env, free_port, write_config
 
 QUICK_EVENTS = 100_000
@@ -255,8 +257,8 @@ def stored_rows(events: int, run_tag: str) -> Iterator[list[tuple[Any, ...]]]:
             row = to_row(Event.model_validate(item), UTC)
             row["client_id"] = client_ids.setdefault(row["user_id"], len(client_ids) + 1)
             row["received_at"] = received_at
-            rows.append(sqlite_values(row))
-        yield rows
+            rows.append(row)
+        yield [sqlite_values(row) for row in sorted(rows, key=insert_order)]
 
 
 def schema_baseline(path: Path, events: int, run_tag: str) -> float:
@@ -270,7 +272,7 @@ def schema_baseline(path: Path, events: int, run_tag: str) -> float:
             ((client_id, now) for client_id in range(1, SEED_CLIENTS + 1)),
         )
         conn.execute("COMMIT")
-        seconds = timed_inserts(conn, insert_sql(EVENT_COLUMNS), stored_rows(events, run_tag))
+        seconds = timed_inserts(conn, SQLITE_INSERT, stored_rows(events, run_tag))
         _check_count(conn, events)
     return seconds
 

@@ -44,9 +44,12 @@ class WriteTransactions:
     on the event loop, where a statement costs no thread switch.
     """
 
-    def __init__(self, engine: AsyncEngine, sqlite_engine: Engine | None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, sqlite_engine: Engine | None, lock_timeout_ms: int = 5000
+    ) -> None:
         self._engine = engine
         self._sqlite_engine = sqlite_engine
+        self._lock_timeout_ms = max(1, int(lock_timeout_ms))  # PostgreSQL reads 0 as "wait for ever"
         self._thread = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadtrail-writer")
             if sqlite_engine is not None
@@ -62,6 +65,9 @@ class WriteTransactions:
         """``work(connection)`` in one transaction, committed when it returns, rolled back if it raises."""
         if self._thread is None:
             async with self._engine.begin() as conn:
+                # Like SQLite's busy timeout: a table locked by someone else (a long migration, a manual
+                # LOCK) fails the write after a while, so senders get 503 and retry instead of hanging.
+                await conn.execute(text(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}"))
                 return await conn.run_sync(work)
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sqlite, work)
 
@@ -218,5 +224,7 @@ async def open_database(url: str, busy_timeout_ms: int = 5000, *, apply_migratio
         raise
     sqlite_writer = create_sqlite_writer_engine(url, busy_timeout_ms) if url.startswith("sqlite") else None
     return Database(
-        engine, async_sessionmaker(engine, expire_on_commit=False), WriteTransactions(engine, sqlite_writer)
+        engine,
+        async_sessionmaker(engine, expire_on_commit=False),
+        WriteTransactions(engine, sqlite_writer, busy_timeout_ms),
     )

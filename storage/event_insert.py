@@ -1,4 +1,5 @@
-"""Inserting a batch of event rows, idempotent on ``event_id``; returns the ids that were new.
+"""Inserting a batch of event rows, idempotent on ``event_id``, with the report's look-backs on them
+(``storage.report_columns``); returns the ids that were new.
 
 SQLite takes a lean path (plain ``executemany`` with values already in their stored form): it is the
 hot path of ingestion, and SQLAlchemy's per-value processing costs more than SQLite's own work there.
@@ -16,12 +17,20 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from storage.models import RECEIVED_EVENT_COLUMNS, StoredEvent
+from storage.models import DERIVED_EVENT_COLUMNS, RECEIVED_EVENT_COLUMNS, StoredEvent
+from storage.report_columns import insert_order, sqlite_lookbacks, update_report_columns
 from storage.upsert import insert_ignoring_conflicts
 
 EVENT_COLUMNS = RECEIVED_EVENT_COLUMNS
-_PLACEHOLDERS = ", ".join("?" * len(EVENT_COLUMNS))
-_SQLITE_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({_PLACEHOLDERS})"
+# Numbered parameters, so the look-backs can name the row's own client, user, time and event again.
+_PLACEHOLDERS = ", ".join(f"?{number}" for number in range(1, len(EVENT_COLUMNS) + 1))
+_LOOKBACKS = sqlite_lookbacks(
+    *(EVENT_COLUMNS.index(name) + 1 for name in ("client_id", "user_id", "ts", "event"))
+)
+SQLITE_INSERT = (
+    f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}, {', '.join(DERIVED_EVENT_COLUMNS)})"
+    f" VALUES ({_PLACEHOLDERS}, {_LOOKBACKS})"
+)
 
 
 _row_values = itemgetter(*EVENT_COLUMNS)
@@ -47,17 +56,23 @@ def sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
 
 def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     last_id = (conn.execute(select(func.max(StoredEvent.id)))).scalar_one() or 0
-    result = conn.exec_driver_sql(_SQLITE_INSERT, [sqlite_values(row) for row in rows])
+    in_order = sorted(rows, key=insert_order)  # each row's look-backs see the batch's earlier rows
+    result = conn.exec_driver_sql(SQLITE_INSERT, [sqlite_values(row) for row in in_order])
     if result.rowcount == len(rows):
-        return {row["event_id"] for row in rows}
-    # Some were duplicates: the new rows are exactly those past the rowid that was last before the insert.
-    inserted = conn.execute(select(StoredEvent.event_id).where(StoredEvent.id > last_id))
-    return set(inserted.scalars())
+        inserted = {row["event_id"] for row in rows}
+    else:
+        # Some were duplicates: the new rows are exactly those past the rowid last before the insert.
+        found = conn.execute(select(StoredEvent.event_id).where(StoredEvent.id > last_id))
+        inserted = set(found.scalars())
+    update_report_columns(conn, (row for row in rows if row["event_id"] in inserted), up_to_id=last_id)
+    return inserted
 
 
 def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Call with every row's ``client_id`` set, in the transaction that stores them."""
     if conn.dialect.name == "sqlite":
         return _insert_sqlite(conn, rows)
     statement = insert_ignoring_conflicts(conn, StoredEvent, ["event_id"]).returning(StoredEvent.event_id)
-    result = conn.execute(statement, rows)
-    return set(result.scalars())
+    inserted = set(conn.execute(statement, rows).scalars())
+    update_report_columns(conn, (row for row in rows if row["event_id"] in inserted))
+    return inserted

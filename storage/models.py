@@ -145,8 +145,8 @@ class StoredEvent(Base):
     repeat_booking: Mapped[bool | None] = mapped_column(Boolean)  # a booking: the user booked before it
 
 
-# Columns the writer derives after the insert; not part of what a source sent.
-DERIVED_EVENT_COLUMNS = frozenset({"reply_to_ts", "first_message_ts", "repeat_booking"})
+# Columns worked out from the user's other events as the rows are stored; not part of what a source sent.
+DERIVED_EVENT_COLUMNS = ("reply_to_ts", "first_message_ts", "repeat_booking")
 # Every column that holds what was received (or where it belongs: client_id, received_at), in table order.
 RECEIVED_EVENT_COLUMNS = tuple(
     column.name

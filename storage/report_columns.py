@@ -3,17 +3,23 @@
 design.md measures an answer from the user's latest message at or before it, and a booking from the
 user's first message, and calls a booking a repeat when the user booked before it. Looked up at report
 time that is one walk back into a user's history per answer and per booking: most of a 30-day report
-on a big store. So the writer stores the results on the answer and the booking rows instead
-(``reply_to_ts``, ``first_message_ts``, ``repeat_booking``), in the transaction that inserts the events.
+on a big store. So the rows carry the results instead (``reply_to_ts``, ``first_message_ts``,
+``repeat_booking``), kept in the transaction that inserts the events, by ``storage.event_insert``:
 
-An event can change these for the user's later rows: a message that arrives late (an earlier timestamp
-than answers already stored), a first message, an earlier booking. So after each insert every answer and
-booking of the user from the earliest new event on is worked out again, from the whole history, by the
-same definitions: the stored values always equal what a look-up would find now. In the usual order
-(message, then answer) that is just the new rows. A user_id belongs to exactly one client, so the walk
-goes through ix_events_client_ts (client_id, ts, event, user_id) and never touches a table row.
-Merges move events between clients without changing a user_id, so they change nothing here; erasing a
-client removes the user's rows with their values.
+- SQLite inserts a batch in time order (a message before an answer of the same moment), each row with
+  its values looked up as it goes in (``SQLITE_LOOKBACKS``): no row is written twice.
+- PostgreSQL inserts the batch in one statement, whose rows do not see each other, so afterwards the
+  users' answers and bookings from their earliest new event on are worked out again.
+
+An event can also change the values of rows stored before it: a message that arrives late (earlier
+than answers already stored), a first message, an earlier booking. So after each insert the older
+answers and bookings of every user with a new message or booking, from that event on, are worked out
+again from the whole history by the same definitions (``_RECOMPUTE``); in the usual order there are none
+and this is one index seek per user. The stored values therefore always equal what a look-up would find
+now. A user_id belongs to exactly one client, so every walk goes through ix_events_client_ts
+(client_id, ts, event, user_id) and never touches a table row. Merges move events between clients without
+changing a user_id, so they change nothing here; erasing a client removes the user's rows with their
+values.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from storage.clients import HISTORY_LOCKS, lock_identities
 from storage.models import StoredEvent, UTCDateTime
 
 MESSAGE, ANSWER, BOOKING = "message_received", "assistant_response", "appointment_booked"
-# Events whose arrival can change an answer's or a booking's values.
+# Events whose arrival can change an answer's or a booking's values: its own, or later rows' too.
 HISTORY_EVENTS = frozenset({MESSAGE, ANSWER, BOOKING})
+CHANGES_OTHERS = frozenset({MESSAGE, BOOKING})
+MAX_ID = 2**63 - 1
 
 events = cast(Table, StoredEvent.__table__)
 
@@ -49,16 +57,15 @@ def same_user(earlier: FromClause, event: FromClause, name: str) -> ColumnElemen
 
 
 def _recompute() -> Update:
-    """One user's answers and bookings from ``since`` on, worked out again (executed once per user)."""
+    """One user's answers and bookings from ``since`` on, up to row ``up_to_id``, worked out again."""
     row, message, before = events, events.alias("message"), events.alias("before")
     messages_until_row = select(message.c.ts).where(
         same_user(message, row, MESSAGE), message.c.ts <= row.c.ts
     )
     latest_message = messages_until_row.order_by(message.c.ts.desc()).limit(1).scalar_subquery()
     first_message = messages_until_row.order_by(message.c.ts.asc()).limit(1).scalar_subquery()
-    booked_before = (
-        select(before.c.id).where(same_user(before, row, BOOKING), before.c.ts < row.c.ts).exists()
-    )
+    earlier_booking = select(before.c.id).where(same_user(before, row, BOOKING), before.c.ts < row.c.ts)
+    booked_before = earlier_booking.exists()
     return (
         update(row)
         .where(
@@ -67,6 +74,7 @@ def _recompute() -> Update:
             # Not IN (…): an expanding parameter cannot be part of an executemany.
             or_(row.c.event == ANSWER, row.c.event == BOOKING),
             row.c.user_id == bindparam("of_user"),
+            row.c.id <= bindparam("up_to_id"),
         )
         .values(
             reply_to_ts=case((row.c.event == ANSWER, latest_message)),
@@ -79,19 +87,54 @@ def _recompute() -> Update:
 _RECOMPUTE = _recompute()
 
 
-def _earliest_per_user(rows: Iterable[dict[str, Any]]) -> dict[tuple[int, str], datetime]:
+def sqlite_lookbacks(client_id: int, user_id: int, ts: int, event: int) -> str:
+    """The three values (in the order of ``DERIVED_EVENT_COLUMNS``) as SQL for an INSERT's VALUES, from
+    the row's own numbered parameters."""
+    earlier = (
+        f"FROM events AS earlier WHERE earlier.client_id = ?{client_id} AND earlier.user_id = ?{user_id}"
+        " AND earlier.event = '{event}' AND earlier.ts {op} ?" + str(ts)
+    )
+    messages_until_row = earlier.format(event=MESSAGE, op="<=")
+    return ", ".join(
+        [
+            f"CASE WHEN ?{event} = '{ANSWER}' THEN"
+            f" (SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1) END",
+            f"CASE WHEN ?{event} = '{BOOKING}' THEN"
+            f" (SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts ASC LIMIT 1) END",
+            f"CASE WHEN ?{event} = '{BOOKING}' THEN"
+            f" EXISTS (SELECT 1 {earlier.format(event=BOOKING, op='<')}) END",
+        ]
+    )
+
+
+def insert_order(row: dict[str, Any]) -> tuple[datetime, bool]:
+    """Time order, a message first among events of one moment (an answer at the same moment replies to it)."""
+    return row["ts"], row["event"] != MESSAGE
+
+
+def _earliest_per_user(
+    rows: Iterable[dict[str, Any]], kinds: frozenset[str]
+) -> dict[tuple[int, str], datetime]:
     earliest: dict[tuple[int, str], datetime] = {}
     for row in rows:
-        if row["event"] in HISTORY_EVENTS:
+        if row["event"] in kinds:
             key = (row["client_id"], row["user_id"])
             if key not in earliest or row["ts"] < earliest[key]:
                 earliest[key] = row["ts"]
     return earliest
 
 
-def update_report_columns(conn: Connection, new_rows: Iterable[dict[str, Any]]) -> None:
-    """Call in the transaction that inserted ``new_rows`` (with their ``client_id`` set), after the insert."""
-    earliest = _earliest_per_user(new_rows)
+def update_report_columns(
+    conn: Connection, new_rows: Iterable[dict[str, Any]], *, up_to_id: int | None = None
+) -> None:
+    """After the insert of ``new_rows`` (``client_id`` set), in its transaction: the rows it changes.
+
+    ``up_to_id``: the last row id before the insert, when the new rows came with their own values
+    (SQLite); then only older rows are worked out again, for users with a new message or booking.
+    None: every answer and booking of the users from their earliest new event on, new ones included.
+    """
+    kinds = CHANGES_OTHERS if up_to_id is not None else HISTORY_EVENTS
+    earliest = _earliest_per_user(new_rows, kinds)
     if not earliest:
         return
     if conn.dialect.name == "postgresql":
@@ -99,10 +142,11 @@ def update_report_columns(conn: Connection, new_rows: Iterable[dict[str, Any]]) 
         # other. Whoever comes second waits here, then sees the first one's rows (READ COMMITTED).
         # A lock space of its own, taken after the identity locks.
         lock_identities(conn, [("user", user_id) for _, user_id in earliest], HISTORY_LOCKS)
+    limit = up_to_id if up_to_id is not None else MAX_ID
     conn.execute(
         _RECOMPUTE,
         [
-            {"of_client": client_id, "of_user": user_id, "since": since}
+            {"of_client": client_id, "of_user": user_id, "since": since, "up_to_id": limit}
             for (client_id, user_id), since in earliest.items()
         ],
     )

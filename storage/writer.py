@@ -21,7 +21,6 @@ from storage.clients import ClientResolver
 from storage.database import Database, StorageUnavailable
 from storage.event_insert import insert_events
 from storage.models import QuarantinedPayload
-from storage.report_columns import update_report_columns
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +224,6 @@ class EventWriter:
             if unique_rows:
                 self._resolver.resolve(conn, unique_rows, now)
                 inserted = insert_events(conn, unique_rows)
-                update_report_columns(conn, (row for row in unique_rows if row["event_id"] in inserted))
             if rejected:
                 self._quarantine(conn, rejected, now)
             return inserted

@@ -1,5 +1,5 @@
-"""A read-only database on each backend: the writer answers StorageUnavailable (503 for HTTP), writes
-nothing half, marks the outage for the owners' alarm, and recovers by itself when writes work again.
+"""A read-only or locked database on each backend: the writer answers StorageUnavailable (503 for HTTP),
+writes nothing half, marks the outage for the owners' alarm, and recovers by itself when writes work again.
 
 SQLite is made read-only with ``PRAGMA query_only`` ("attempt to write a readonly database"), PostgreSQL with
 ``default_transaction_read_only`` (SQLSTATE 25006, which asyncpg reports as a plain DBAPIError).
@@ -8,16 +8,22 @@ SQLite is made read-only with ``PRAGMA query_only`` ("attempt to write a readonl
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import make_url
 
 from bot.ingest import ingest_items
-from storage.database import Database, StorageUnavailable
+from storage.database import Database, StorageUnavailable, open_database
 from storage.models import StoredEvent
 from storage.writer import EventWriter
+from tests.processes import sqlite_write_lock
 
 
 def seed(n: int) -> dict[str, Any]:
@@ -104,3 +110,36 @@ async def test_a_writer_killed_by_a_bug_refuses_instead_of_leaving_callers_waiti
     finally:
         await writer.close()
     assert await stored(db) == 0
+
+
+@asynccontextmanager
+async def write_lock_held_elsewhere(url: str) -> AsyncIterator[None]:
+    """Another program holding the events table: SQLite's write lock, or a PostgreSQL table lock."""
+    if url.startswith("sqlite"):
+        async with sqlite_write_lock(Path(make_url(url).database or "")):
+            yield
+        return
+    other = await asyncpg.connect(make_url(url).render_as_string(hide_password=False).replace("+asyncpg", ""))
+    try:
+        async with other.transaction():
+            await other.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await other.close()
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_unavailable_then_recovers(database_url: str) -> None:
+    """PostgreSQL like SQLite: the write gives up after ``busy_timeout_ms`` (503 for HTTP), never hangs."""
+    db = await open_database(database_url, busy_timeout_ms=300)
+    writer = EventWriter(db)
+    await writer.start()
+    try:
+        async with write_lock_held_elsewhere(database_url):
+            with pytest.raises(StorageUnavailable):
+                await asyncio.wait_for(ingest_items([seed(1)], writer, UTC, source="test"), 20)
+            assert writer.failing_since is not None
+        outcome = await ingest_items([seed(1), seed(2)], writer, UTC, source="test")
+        assert (outcome.accepted, outcome.duplicates) == (2, 0)
+    finally:
+        await writer.close()
+        await db.close()
