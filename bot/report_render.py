@@ -13,20 +13,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
-from zoneinfo import ZoneInfo
+from functools import partial
+from typing import Any, TypeVar
 
 from bot.drawing import drawn
 from bot.settings import Settings
 from reports import charts
 from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
-from reports.metrics import Report, load_report
+from reports.metrics import Report, compute_period, compute_report
 from reports.periods import Period
 from reports.report_text import render_report_text
 from storage.chart_queries import daily_trend_data, heatmap_data
 from storage.database import Database
 from storage.outbox import Attachment
 from storage.reads import read_alone
+from storage.report_queries import PeriodAggregates, load_period_aggregates
 
 T = TypeVar("T")
 CHART_FILES = ("funnel.png", "trend.png", "answer-times.png", "heatmap.png")
@@ -59,14 +60,6 @@ class ReportCharts:
         return tuple(Attachment(name, png) for name, png in zip(CHART_FILES, pngs, strict=True))
 
 
-def funnel_of(report: Report, start: datetime, end: datetime, zone: ZoneInfo) -> FunnelData:
-    """The funnel chart's numbers, taken from the report: clients, leads, bookings, paid, no-shows."""
-    period = ChartPeriod.from_utc(start, end, zone, report.location)
-    return FunnelData(
-        period, report.clients, report.leads, report.bookings, report.payments_paid, report.no_shows
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _Loading:
     """The report and each chart's data, being read side by side."""
@@ -78,25 +71,55 @@ class _Loading:
     heatmap: Awaitable[WeekHourHeatmap]
 
 
+async def _after(earlier: asyncio.Future[Any], read: Awaitable[T]) -> T:
+    """``read`` once ``earlier`` is over, however it ended: the two take turns on one core."""
+    await asyncio.wait([earlier])
+    return await read
+
+
 def _start_loading(db: Database, settings: Settings, period: Period, location: str | None) -> _Loading:
+    """Two lanes, as many as cores (storage.reads: more readers cost more than they give): the heat map,
+    then the current period; the trend, then the previous period. The two charts that need no report
+    numbers are drawn while the numbers are read, and the funnel and answer-time charts need only the
+    current period's, so the drawing thread is busy from the start and done soon after the last read."""
     zone, sla = settings.tz, settings.reports.sla_seconds
     start, end = period.utc_bounds(zone)
-    report = asyncio.ensure_future(load_report(db.sessions, period, zone, sla_seconds=sla, location=location))
+    chart_period = ChartPeriod.from_utc(start, end, zone, location)
+
+    def aggregates(bounds: tuple[datetime, datetime]) -> Awaitable[PeriodAggregates]:
+        return read_alone(db.sessions, partial(load_period_aggregates, bounds=bounds, location=location))
+
+    heatmap = asyncio.ensure_future(
+        read_alone(db.sessions, lambda s: heatmap_data(s, start, end, zone, location))
+    )
+    current = asyncio.ensure_future(_after(heatmap, aggregates((start, end))))
+    trend = asyncio.ensure_future(
+        read_alone(db.sessions, lambda s: daily_trend_data(s, start, end, zone, location))
+    )
+    previous = asyncio.ensure_future(_after(trend, aggregates(period.previous().utc_bounds(zone))))
+
+    async def report() -> Report:
+        return compute_report(period, await current, await previous, sla_seconds=sla, location=location)
+
+    async def current_period() -> Report:
+        return compute_period(period, await current, sla_seconds=sla, with_locations=False, location=location)
+
+    this_period = asyncio.ensure_future(current_period())
 
     async def funnel() -> FunnelData:
-        return funnel_of(await report, start, end, zone)
+        now = await this_period
+        return FunnelData(chart_period, now.clients, now.leads, now.bookings, now.payments_paid, now.no_shows)
 
     async def latency() -> LatencyDistribution:
         # The report's own answer times, derived ones included, so the chart shows what p50/p95 count.
-        chart_period = ChartPeriod.from_utc(start, end, zone, location)
-        return LatencyDistribution.from_seconds(chart_period, (await report).answer_seconds, sla)
+        return LatencyDistribution.from_seconds(chart_period, (await this_period).answer_seconds, sla)
 
     return _Loading(
-        report=report,
+        report=asyncio.ensure_future(report()),
         funnel=funnel(),
-        trend=read_alone(db.sessions, lambda s: daily_trend_data(s, start, end, zone, location)),
+        trend=trend,
         latency=latency(),
-        heatmap=read_alone(db.sessions, lambda s: heatmap_data(s, start, end, zone, location)),
+        heatmap=heatmap,
     )
 
 
