@@ -18,7 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from storage.models import DERIVED_EVENT_COLUMNS, RECEIVED_EVENT_COLUMNS, StoredEvent
-from storage.report_columns import insert_order, sqlite_lookbacks, update_report_columns
+from storage.report_columns import (
+    insert_order,
+    lock_histories,
+    sqlite_lookbacks,
+    update_report_columns,
+    with_lookbacks,
+)
 from storage.upsert import insert_ignoring_conflicts
 
 EVENT_COLUMNS = RECEIVED_EVENT_COLUMNS
@@ -68,11 +74,24 @@ def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     return inserted
 
 
+def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    lock_histories(conn, rows)
+    statement = insert_ignoring_conflicts(conn, StoredEvent, ["event_id"]).returning(
+        StoredEvent.id, StoredEvent.event_id
+    )
+    ids = dict((event_id, row_id) for row_id, event_id in conn.execute(statement, with_lookbacks(conn, rows)))
+    new_rows = [row for row in rows if row["event_id"] in ids]
+    if len(new_rows) < len(rows):
+        # A row already stored under its event_id was counted among the batch's own earlier rows: work
+        # its user's rows out again from the stored history alone.
+        update_report_columns(conn, (row for row in rows if row["event_id"] not in ids))
+    if new_rows:
+        update_report_columns(conn, new_rows, up_to_id=min(ids.values()) - 1)
+    return set(ids)
+
+
 def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     """Call with every row's ``client_id`` set, in the transaction that stores them."""
     if conn.dialect.name == "sqlite":
         return _insert_sqlite(conn, rows)
-    statement = insert_ignoring_conflicts(conn, StoredEvent, ["event_id"]).returning(StoredEvent.event_id)
-    inserted = set(conn.execute(statement, rows).scalars())
-    update_report_columns(conn, (row for row in rows if row["event_id"] in inserted))
-    return inserted
+    return _insert_postgres(conn, rows)

@@ -28,12 +28,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, case, or_, select, update
+from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, case, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import FromClause
 
 from storage.clients import HISTORY_LOCKS, lock_identities
-from storage.models import StoredEvent, UTCDateTime
+from storage.models import DERIVED_EVENT_COLUMNS, StoredEvent, UTCDateTime
 
 MESSAGE, ANSWER, BOOKING = "message_received", "assistant_response", "appointment_booked"
 # Events whose arrival can change an answer's or a booking's values: its own, or later rows' too.
@@ -124,24 +124,96 @@ def _earliest_per_user(
     return earliest
 
 
+def lock_histories(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """PostgreSQL, before the rows' values are looked up: several processes must not each miss the other's
+    new events of one user. Whoever comes second waits here, then sees the first one's rows (READ
+    COMMITTED). A lock space of its own, taken after the identity locks."""
+    users = {row["user_id"] for row in rows if row["event"] in HISTORY_EVENTS}
+    if users:
+        lock_identities(conn, [("user", user_id) for user_id in users], HISTORY_LOCKS)
+
+
+_POSTGRES_STORED_LOOKBACKS = text(
+    f"""
+    SELECT (SELECT earlier.ts FROM events AS earlier WHERE earlier.client_id = row.client_id
+              AND earlier.user_id = row.user_id AND earlier.event = '{MESSAGE}' AND earlier.ts <= row.ts
+              ORDER BY earlier.ts DESC LIMIT 1),
+           (SELECT earlier.ts FROM events AS earlier WHERE earlier.client_id = row.client_id
+              AND earlier.user_id = row.user_id AND earlier.event = '{MESSAGE}' AND earlier.ts <= row.ts
+              ORDER BY earlier.ts ASC LIMIT 1),
+           EXISTS (SELECT 1 FROM events AS earlier WHERE earlier.client_id = row.client_id
+              AND earlier.user_id = row.user_id AND earlier.event = '{BOOKING}' AND earlier.ts < row.ts)
+    FROM unnest(CAST(:client_ids AS bigint[]), CAST(:user_ids AS text[]), CAST(:moments AS timestamptz[]))
+         WITH ORDINALITY AS row(client_id, user_id, ts, n)
+    ORDER BY row.n
+    """
+)
+
+
+def with_lookbacks(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """PostgreSQL: the rows in insert order, each answer and booking with its three values, for one
+    multi-row INSERT (whose rows do not see each other): what the stored history gives, looked up in
+    one statement, combined with what the batch's own earlier rows give."""
+    in_order = sorted(rows, key=insert_order)
+    carriers = [row for row in in_order if row["event"] in (ANSWER, BOOKING)]
+    stored = (
+        conn.execute(
+            _POSTGRES_STORED_LOOKBACKS,
+            {
+                "client_ids": [row["client_id"] for row in carriers],
+                "user_ids": [row["user_id"] for row in carriers],
+                "moments": [row["ts"] for row in carriers],
+            },
+        ).all()
+        if carriers
+        else []
+    )
+    found = dict(zip((id(row) for row in carriers), stored, strict=True))
+    latest: dict[str, datetime] = {}  # per user, of the batch's rows so far: the latest message
+    first: dict[str, datetime] = {}  # the first message
+    first_booking: dict[str, datetime] = {}
+    result = []
+    for row in in_order:
+        user, moment, event = row["user_id"], row["ts"], row["event"]
+        values = dict.fromkeys(DERIVED_EVENT_COLUMNS)
+        if event in (ANSWER, BOOKING):
+            stored_latest, stored_first, booked_before = found[id(row)]
+            if event == ANSWER:
+                values["reply_to_ts"] = _latest(stored_latest, latest.get(user))
+            else:
+                values["first_message_ts"] = _earliest(stored_first, first.get(user))
+                earlier = first_booking.get(user)
+                values["repeat_booking"] = bool(booked_before) or (earlier is not None and earlier < moment)
+        if event == MESSAGE:
+            latest[user] = moment
+            first.setdefault(user, moment)
+        elif event == BOOKING:
+            first_booking.setdefault(user, moment)
+        result.append({**row, **values})
+    return result
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    return max((moment for moment in moments if moment is not None), default=None)
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    return min((moment for moment in moments if moment is not None), default=None)
+
+
 def update_report_columns(
     conn: Connection, new_rows: Iterable[dict[str, Any]], *, up_to_id: int | None = None
 ) -> None:
     """After the insert of ``new_rows`` (``client_id`` set), in its transaction: the rows it changes.
 
-    ``up_to_id``: the last row id before the insert, when the new rows came with their own values
-    (SQLite); then only older rows are worked out again, for users with a new message or booking.
-    None: every answer and booking of the users from their earliest new event on, new ones included.
+    ``up_to_id``: the last row id before the insert's rows, when they came with their own values; then
+    only older rows are worked out again, for users with a new message or booking. None: every answer
+    and booking of the users from their earliest new event on, new ones included.
     """
     kinds = CHANGES_OTHERS if up_to_id is not None else HISTORY_EVENTS
     earliest = _earliest_per_user(new_rows, kinds)
     if not earliest:
         return
-    if conn.dialect.name == "postgresql":
-        # Several processes: two new events of one user in two transactions must not each miss the
-        # other. Whoever comes second waits here, then sees the first one's rows (READ COMMITTED).
-        # A lock space of its own, taken after the identity locks.
-        lock_identities(conn, [("user", user_id) for _, user_id in earliest], HISTORY_LOCKS)
     limit = up_to_id if up_to_id is not None else MAX_ID
     conn.execute(
         _RECOMPUTE,
