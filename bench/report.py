@@ -65,6 +65,12 @@ async def run(url: str, events: int, repeat: int) -> list[Figure]:
     try:
         print(f"filling {events:,} events … ", end="", flush=True)
         print(f"{await fill(db, events):.0f} s")
+        if not db.is_sqlite:
+            # What autovacuum does soon after a bulk load: without the visibility map, the report's
+            # index-only scans visit every table row (measured: 1.2 s instead of 0.5 s on 1M events).
+            async with db.engine.connect() as conn:
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.execute(text("VACUUM ANALYZE events"))
         end = (SEED_START + timedelta(days=SEED_DAYS - 1)).astimezone(MOSCOW).date()
         period = Period(end - timedelta(days=29), end)
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from storage.models import DERIVED_EVENT_COLUMNS, RECEIVED_EVENT_COLUMNS, StoredEvent
 from storage.report_columns import (
+    CARRIERS,
     insert_order,
     lock_histories,
     sqlite_lookbacks,
@@ -81,11 +82,14 @@ def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     )
     ids = dict((event_id, row_id) for row_id, event_id in conn.execute(statement, with_lookbacks(conn, rows)))
     new_rows = [row for row in rows if row["event_id"] in ids]
-    if len(new_rows) < len(rows):
-        # A row already stored under its event_id was counted among the batch's own earlier rows: work
-        # its user's rows out again from the stored history alone.
-        update_report_columns(conn, (row for row in rows if row["event_id"] not in ids))
     if new_rows:
+        # A message or booking not stored (its event_id was, maybe with other content) was counted among
+        # the batch's earlier rows: its user's new answers and bookings are worked out again from what is
+        # stored. A resent batch (nothing new) costs nothing here.
+        carriers_of = {row["user_id"] for row in new_rows if row["event"] in CARRIERS}
+        update_report_columns(
+            conn, (row for row in rows if row["event_id"] not in ids and row["user_id"] in carriers_of)
+        )
         update_report_columns(conn, new_rows, up_to_id=min(ids.values()) - 1)
     return set(ids)
 

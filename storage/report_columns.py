@@ -39,6 +39,7 @@ MESSAGE, ANSWER, BOOKING = "message_received", "assistant_response", "appointmen
 # Events whose arrival can change an answer's or a booking's values: its own, or later rows' too.
 HISTORY_EVENTS = frozenset({MESSAGE, ANSWER, BOOKING})
 CHANGES_OTHERS = frozenset({MESSAGE, BOOKING})
+CARRIERS = frozenset({ANSWER, BOOKING})  # the rows that carry the values
 MAX_ID = 2**63 - 1
 
 events = cast(Table, StoredEvent.__table__)
@@ -155,7 +156,7 @@ def with_lookbacks(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[st
     multi-row INSERT (whose rows do not see each other): what the stored history gives, looked up in
     one statement, combined with what the batch's own earlier rows give."""
     in_order = sorted(rows, key=insert_order)
-    carriers = [row for row in in_order if row["event"] in (ANSWER, BOOKING)]
+    carriers = [row for row in in_order if row["event"] in CARRIERS]
     stored = (
         conn.execute(
             _POSTGRES_STORED_LOOKBACKS,
@@ -176,7 +177,7 @@ def with_lookbacks(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[st
     for row in in_order:
         user, moment, event = row["user_id"], row["ts"], row["event"]
         values = dict.fromkeys(DERIVED_EVENT_COLUMNS)
-        if event in (ANSWER, BOOKING):
+        if event in CARRIERS:
             stored_latest, stored_first, booked_before = found[id(row)]
             if event == ANSWER:
                 values["reply_to_ts"] = _latest(stored_latest, latest.get(user))
