@@ -101,7 +101,7 @@ class LatencyDistribution:
     def from_seconds(
         cls, period: ChartPeriod, seconds: Iterable[float], sla_seconds: float = 3.0
     ) -> LatencyDistribution:
-        return cls(period, tuple(sorted(float(value) for value in seconds)), sla_seconds)
+        return cls(period, tuple(sorted(map(float, seconds))), sla_seconds)
 
     @property
     def total(self) -> int:

@@ -10,6 +10,7 @@ is created with mathtext and TeX off, and control and formatting characters are 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import unicodedata
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 800, 150
 NO_DATA = "Нет данных за период"
 NBSP = "\u00a0"
+ZERO_WIDTH_JOINER = "\u200d"
 WEEKDAY_NAMES = ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс")
 
 # A calm palette, one meaning per colour across all charts.
@@ -73,14 +75,36 @@ JOURNEY_LANES: tuple[tuple[str, str, str, str], ...] = (
 OTHER_LANE = ("", "другое", GREY, "P")
 
 
+@functools.cache
+def _drawable_codepoints() -> frozenset[int]:
+    """What the charts' font has glyphs for: matplotlib draws anything else as an empty box."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
+
+
 def plain_text(text: str, limit: int = 40) -> str:
-    """User text made safe to draw: no control or bidi/format characters, one line, at most ``limit``."""
-    kept = []
+    """User text made safe to draw: no control or bidi/format characters, one line, at most ``limit``.
+
+    Characters the font cannot draw (emoji, common in clients' Telegram names) are left out, with what an
+    emoji sequence joins or adds to them (💇‍♀️ is 💇, a zero-width joiner, ♀ and a variation selector).
+    """
+    drawable = _drawable_codepoints()
+    kept: list[str] = []
+    left_out = joined = False  # the last character was left out; a zero-width joiner followed it
     for char in text:
         category = unicodedata.category(char)
+        if char == ZERO_WIDTH_JOINER:
+            joined = left_out
+            continue
+        # A mark (e.g. the emoji variation selector) goes with the character it modifies.
+        marks_left_out = left_out and category.startswith("M")
+        left_out = joined or marks_left_out or (category != "Cc" and ord(char) not in drawable)
+        joined = False
         if category == "Cc":
             kept.append(" ")
-        elif not category.startswith("C"):
+        elif not (left_out or category.startswith("C")):
             kept.append(char)
     line = " ".join("".join(kept).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"

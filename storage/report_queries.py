@@ -126,7 +126,8 @@ def _milliseconds(value: ColumnElement[int], dialect: str) -> ColumnElement[Any]
 async def _collect(
     session: AsyncSession, value: ColumnElement[Any], counted: ColumnElement[int], where: ColumnElement[bool]
 ) -> tuple[list[float], int]:
-    """Every non-NULL ``value`` of the rows ``where``, as seconds, and the sum of ``counted``.
+    """Every non-NULL ``value`` of the rows ``where``, as seconds in ascending order (sorted once here:
+    each percentile, chart and alert after it then costs a linear pass), and the sum of ``counted``.
 
     The values come back as one value, not one row each (100k rows a month): on SQLite one text of whole
     milliseconds, since its driver takes the GIL back for every row it steps and beside the report's
@@ -136,10 +137,10 @@ async def _collect(
     if session.get_bind().dialect.name == "sqlite":
         statement = select(func.group_concat(value), func.sum(counted)).where(where)
         packed, total = (await session.execute(statement)).one()
-        return [int(part) / 1000 for part in packed.split(",")] if packed else [], int(total or 0)
+        return sorted(int(part) / 1000 for part in packed.split(",")) if packed else [], int(total or 0)
     statement = select(func.array_agg(value).filter(value.is_not(None)), func.sum(counted)).where(where)
     values, total = (await session.execute(statement)).one()
-    return list(values or ()), int(total or 0)
+    return sorted(values or ()), int(total or 0)
 
 
 def one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -49,7 +49,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 KOLKATA = ZoneInfo("Asia/Kolkata")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PERIOD = ChartPeriod(date(2025, 3, 1), date(2025, 3, 30), "Баумана")
-HOSTILE = "$x^2$ </b> \u202eгадкий\u200f текст\u2067 " + "Ж" * 300
+HOSTILE = "$x^2$ </b> \u202eгадкий\u200f текст\u2067 💇\u200d♀\ufe0f " + "Ж" * 300
 Renderer = Callable[[Any], bytes]
 
 
@@ -244,6 +244,12 @@ def test_plain_text_strips_invisible_characters_and_shortens() -> None:
     assert charts.plain_text("a\u200fb\nc\td\x00e", 40) == "ab c d e"
     assert charts.plain_text("абвгд", 4) == "абв…"
     assert charts.plain_text("$x$") == "$x$"
+
+
+def test_plain_text_leaves_out_what_the_font_cannot_draw() -> None:
+    # An emoji would be an empty box; ♀ alone is drawable, but here it is part of the emoji.
+    assert charts.plain_text("Анна 💇\u200d♀\ufe0f O'Neil 🙂") == "Анна O'Neil"
+    assert charts.plain_text("♀ и ♂") == "♀ и ♂"
 
 
 async def test_renderers_share_no_state_across_threads() -> None:
