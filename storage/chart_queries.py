@@ -49,8 +49,7 @@ from reports.chart_data import (
     empty_grid,
     freeze_grid,
 )
-from storage.event_insert import sqlite_datetime
-from storage.models import Client, StoredEvent
+from storage.models import Client, StoredEvent, sqlite_datetime
 
 MESSAGE = "message_received"
 LEAD = "lead_created"

@@ -87,6 +87,23 @@ def _survivor(merged: dict[int, int], client_id: int) -> int:
     return client_id
 
 
+def _identities_with_values(conn: Connection, values: list[str]) -> Iterable[tuple[str, str, int]]:
+    """(kind, value, client_id) of the stored identities with these values.
+
+    SQLite: driver SQL, since the writer looks up every new sender's ids and building the IN select each
+    time cost it more than SQLite's index look-up (a seventh of a single-event commit).
+    """
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(values))
+        return conn.exec_driver_sql(
+            f"SELECT kind, value, client_id FROM client_identities WHERE value IN ({marks})", tuple(values)
+        )
+    table = ClientIdentity.__table__
+    return conn.execute(
+        select(table.c.kind, table.c.value, table.c.client_id).where(table.c.value.in_(values))
+    )
+
+
 class ClientResolver:
     """Maps identities to client ids with a bounded cache in front of ``client_identities``."""
 
@@ -118,13 +135,10 @@ class ClientResolver:
         if missing and conn.dialect.name == "postgresql":
             lock_identities(conn, missing)
         values = sorted({value for _, value in missing})
-        table = ClientIdentity.__table__
         for start in range(0, len(values), _LOOKUP_CHUNK):
-            chunk = values[start : start + _LOOKUP_CHUNK]
-            result = conn.execute(
-                select(table.c.kind, table.c.value, table.c.client_id).where(table.c.value.in_(chunk))
-            )
-            for kind, value, client_id in result:
+            for kind, value, client_id in _identities_with_values(
+                conn, values[start : start + _LOOKUP_CHUNK]
+            ):
                 if (kind, value) in wanted:
                     found[(kind, value)] = client_id
                     self._remember((kind, value), client_id)

@@ -9,15 +9,15 @@ insert are exactly the new ones.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from storage.models import DERIVED_EVENT_COLUMNS, RECEIVED_EVENT_COLUMNS, StoredEvent
+from storage.models import DERIVED_EVENT_COLUMNS, RECEIVED_EVENT_COLUMNS, StoredEvent, sqlite_datetime
 from storage.report_columns import (
     CARRIERS,
     insert_order,
@@ -45,11 +45,6 @@ _DATETIME_POSITIONS = [EVENT_COLUMNS.index(name) for name in ("ts", "received_at
 _EXTRA_POSITION = EVENT_COLUMNS.index("extra")
 
 
-def sqlite_datetime(moment: datetime) -> str:
-    """UTC as 'YYYY-MM-DD HH:MM:SS.ffffff': what SQLAlchemy's SQLite DateTime stores and parses."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 def sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
     values = list(_row_values(row))
     for position in _DATETIME_POSITIONS:
@@ -62,7 +57,8 @@ def sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
-    last_id = (conn.execute(select(func.max(StoredEvent.id)))).scalar_one() or 0
+    # Driver SQL: building and caching the select cost more than SQLite's look-up at the index's end.
+    last_id = conn.exec_driver_sql("SELECT max(id) FROM events").scalar_one() or 0
     in_order = sorted(rows, key=insert_order)  # each row's look-backs see the batch's earlier rows
     result = conn.exec_driver_sql(SQLITE_INSERT, [sqlite_values(row) for row in in_order])
     if result.rowcount == len(rows):

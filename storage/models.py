@@ -47,6 +47,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def sqlite_datetime(moment: datetime) -> str:
+    """UTC as 'YYYY-MM-DD HH:MM:SS.ffffff': what SQLAlchemy's SQLite DateTime stores and parses, for
+    the paths that hand values to the driver themselves."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 

@@ -24,16 +24,17 @@ values.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, case, or_, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.selectable import FromClause
 
 from storage.clients import HISTORY_LOCKS, lock_identities
-from storage.models import DERIVED_EVENT_COLUMNS, StoredEvent, UTCDateTime
+from storage.models import DERIVED_EVENT_COLUMNS, StoredEvent, UTCDateTime, sqlite_datetime
 
 MESSAGE, ANSWER, BOOKING = "message_received", "assistant_response", "appointment_booked"
 # Events whose arrival can change an answer's or a booking's values: its own, or later rows' too.
@@ -216,10 +217,28 @@ def update_report_columns(
     if not earliest:
         return
     limit = up_to_id if up_to_id is not None else MAX_ID
-    conn.execute(
-        _RECOMPUTE,
+    params: list[dict[str, Any]] = [
+        {"of_client": client_id, "of_user": user_id, "since": since, "up_to_id": limit}
+        for (client_id, user_id), since in earliest.items()
+    ]
+    if conn.dialect.name != "sqlite":
+        conn.execute(_RECOMPUTE, params)
+        return
+    # SQLite, on the ingest hot path (a seek per user with a new message, usually finding nothing):
+    # the statement compiled once and handed to the driver, since SQLAlchemy's per-execution work (cache
+    # key, parameters) cost more than SQLite's.
+    sql, order, constants = _sqlite_recompute(conn.dialect)
+    conn.exec_driver_sql(
+        sql,
         [
-            {"of_client": client_id, "of_user": user_id, "since": since, "up_to_id": limit}
-            for (client_id, user_id), since in earliest.items()
+            tuple({**constants, **one, "since": sqlite_datetime(one["since"])}[name] for name in order)
+            for one in params
         ],
     )
+
+
+@functools.cache
+def _sqlite_recompute(dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """``_RECOMPUTE`` as SQLite SQL: the text, its parameters' names in order, the constants' values."""
+    compiled = _RECOMPUTE.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
