@@ -30,7 +30,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, case, or_, select, text, update
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import FromClause
 
 from storage.clients import HISTORY_LOCKS, lock_identities
@@ -227,7 +228,7 @@ def update_report_columns(
     # SQLite, on the ingest hot path (a seek per user with a new message, usually finding nothing):
     # the statement compiled once and handed to the driver, since SQLAlchemy's per-execution work (cache
     # key, parameters) cost more than SQLite's.
-    sql, order, constants = _sqlite_recompute(conn.dialect)
+    sql, order, constants = _sqlite_recompute()
     conn.exec_driver_sql(
         sql,
         [
@@ -238,7 +239,8 @@ def update_report_columns(
 
 
 @functools.cache
-def _sqlite_recompute(dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """``_RECOMPUTE`` as SQLite SQL: the text, its parameters' names in order, the constants' values."""
-    compiled = _RECOMPUTE.compile(dialect=dialect)
+def _sqlite_recompute() -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """``_RECOMPUTE`` as SQLite SQL (``?`` parameters, as both SQLite drivers take them): the text, its
+    parameters' names in order, the constants' values."""
+    compiled = _RECOMPUTE.compile(dialect=sqlite.dialect())
     return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
