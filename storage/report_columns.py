@@ -7,35 +7,33 @@ on a big store. So the rows carry the results instead (``reply_to_ts``, ``first_
 ``repeat_booking``), kept in the transaction that inserts the events, by ``storage.event_insert``:
 
 - SQLite inserts a batch in time order (a message before an answer of the same moment), each row with
-  its values looked up as it goes in (``SQLITE_LOOKBACKS``): no row is written twice.
-- PostgreSQL inserts the batch in one statement, whose rows do not see each other, so afterwards the
-  users' answers and bookings from their earliest new event on are worked out again.
+  its values looked up by the INSERT as it goes in (``sqlite_lookbacks``): no row is written twice.
+- PostgreSQL inserts the batch in one statement, whose rows do not see each other: what the stored
+  history gives is looked up first, in one statement, and combined with the batch's own earlier rows
+  (``with_lookbacks``).
 
-An event can also change the values of rows stored before it: a message that arrives late (earlier
-than answers already stored), a first message, an earlier booking. So after each insert the older
-answers and bookings of every user with a new message or booking, from that event on, are worked out
-again from the whole history by the same definitions (``_RECOMPUTE``); in the usual order there are none
-and this is one index seek per user. The stored values therefore always equal what a look-up would find
-now. A user_id belongs to exactly one client, so every walk goes through ix_events_client_ts
-(client_id, ts, event, user_id) and never touches a table row. Merges move events between clients without
-changing a user_id, so they change nothing here; erasing a client removes the user's rows with their
-values.
+An event can also change the values of rows stored before it: a message that arrives late (earlier than
+answers already stored), a first message, an earlier booking. So after each insert the older answers and
+bookings of every user with a new message or booking, from that event on, are worked out again from the
+whole history by the same definitions (``_RECOMPUTE_SQL``); in the usual order there are none and this is
+one index seek per user. All three use one SQL definition (``_lookbacks``). The stored values therefore
+always equal what a look-up would find now. A user_id belongs to exactly one client, so every walk goes
+through ix_events_client_ts (client_id, ts, event, user_id) and never touches a table row. Merges move
+events between clients without changing a user_id, so they change nothing here; erasing a client removes
+the user's rows with their values.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, case, or_, select, text, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.selectable import FromClause
 
 from storage.clients import HISTORY_LOCKS, lock_identities
-from storage.models import DERIVED_EVENT_COLUMNS, StoredEvent, UTCDateTime, sqlite_datetime
+from storage.models import DERIVED_EVENT_COLUMNS, sqlite_datetime
 
 MESSAGE, ANSWER, BOOKING = "message_received", "assistant_response", "appointment_booked"
 # Events whose arrival can change an answer's or a booking's values: its own, or later rows' too.
@@ -44,70 +42,59 @@ CHANGES_OTHERS = frozenset({MESSAGE, BOOKING})
 CARRIERS = frozenset({ANSWER, BOOKING})  # the rows that carry the values
 MAX_ID = 2**63 - 1
 
-events = cast(Table, StoredEvent.__table__)
 
-
-def same_user(earlier: FromClause, event: FromClause, name: str) -> ColumnElement[bool]:
-    """``earlier`` is an event ``name`` of the same user_id, read from ix_events_client_ts alone.
-
-    client_id first: it leads the index, and a user_id never spans two clients.
-    """
-    return and_(
-        earlier.c.client_id == event.c.client_id,
-        earlier.c.user_id == event.c.user_id,
-        earlier.c.event == name,
+def _lookbacks(client_id: str, user_id: str, ts: str) -> tuple[str, str, str]:
+    """The three values of a row whose client, user and time are these SQL expressions, in the order of
+    ``DERIVED_EVENT_COLUMNS``: the latest message at or before it, the first message at or before it,
+    and whether a booking came before it. The one definition that the INSERT, the recompute and the
+    PostgreSQL look-up all use; every walk reads ix_events_client_ts alone (client_id first: it leads
+    the index, and a user_id never spans two clients)."""
+    earlier = (
+        f"FROM events AS earlier WHERE earlier.client_id = {client_id} AND earlier.user_id = {user_id}"
+        " AND earlier.event = '{event}' AND earlier.ts {op} " + ts
     )
-
-
-def _recompute() -> Update:
-    """One user's answers and bookings from ``since`` on, up to row ``up_to_id``, worked out again."""
-    row, message, before = events, events.alias("message"), events.alias("before")
-    messages_until_row = select(message.c.ts).where(
-        same_user(message, row, MESSAGE), message.c.ts <= row.c.ts
-    )
-    latest_message = messages_until_row.order_by(message.c.ts.desc()).limit(1).scalar_subquery()
-    first_message = messages_until_row.order_by(message.c.ts.asc()).limit(1).scalar_subquery()
-    earlier_booking = select(before.c.id).where(same_user(before, row, BOOKING), before.c.ts < row.c.ts)
-    booked_before = earlier_booking.exists()
+    messages_until_row = earlier.format(event=MESSAGE, op="<=")
     return (
-        update(row)
-        .where(
-            row.c.client_id == bindparam("of_client"),
-            row.c.ts >= bindparam("since", type_=UTCDateTime()),
-            # Not IN (…): an expanding parameter cannot be part of an executemany.
-            or_(row.c.event == ANSWER, row.c.event == BOOKING),
-            row.c.user_id == bindparam("of_user"),
-            row.c.id <= bindparam("up_to_id"),
-        )
-        .values(
-            reply_to_ts=case((row.c.event == ANSWER, latest_message)),
-            first_message_ts=case((row.c.event == BOOKING, first_message)),
-            repeat_booking=case((row.c.event == BOOKING, booked_before)),
-        )
+        f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1)",
+        f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts ASC LIMIT 1)",
+        f"EXISTS (SELECT 1 {earlier.format(event=BOOKING, op='<')})",
     )
 
 
-_RECOMPUTE = _recompute()
+def _carried(event: str, lookbacks: tuple[str, str, str]) -> list[str]:
+    """The look-backs as the row ``event`` (an SQL expression) carries them: an answer only the first,
+    a booking the other two, any other event none."""
+    latest_message, first_message, booked_before = lookbacks
+    return [
+        f"CASE WHEN {event} = '{ANSWER}' THEN {latest_message} END",
+        f"CASE WHEN {event} = '{BOOKING}' THEN {first_message} END",
+        f"CASE WHEN {event} = '{BOOKING}' THEN {booked_before} END",
+    ]
 
 
 def sqlite_lookbacks(client_id: int, user_id: int, ts: int, event: int) -> str:
     """The three values (in the order of ``DERIVED_EVENT_COLUMNS``) as SQL for an INSERT's VALUES, from
     the row's own numbered parameters."""
-    earlier = (
-        f"FROM events AS earlier WHERE earlier.client_id = ?{client_id} AND earlier.user_id = ?{user_id}"
-        " AND earlier.event = '{event}' AND earlier.ts {op} ?" + str(ts)
+    return ", ".join(_carried(f"?{event}", _lookbacks(f"?{client_id}", f"?{user_id}", f"?{ts}")))
+
+
+# One user's answers and bookings from ``since`` on, up to row ``up_to_id``, worked out again. Named
+# parameters, which SQLAlchemy's text() (PostgreSQL) and the sqlite3 driver (the SQLite hot path) both take.
+_RECOMPUTE_SQL = (
+    "UPDATE events SET "
+    + ", ".join(
+        f"{column} = {value}"
+        for column, value in zip(
+            DERIVED_EVENT_COLUMNS,
+            _carried("events.event", _lookbacks("events.client_id", "events.user_id", "events.ts")),
+            strict=True,
+        )
     )
-    messages_until_row = earlier.format(event=MESSAGE, op="<=")
-    return ", ".join(
-        [
-            f"CASE WHEN ?{event} = '{ANSWER}' THEN"
-            f" (SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1) END",
-            f"CASE WHEN ?{event} = '{BOOKING}' THEN"
-            f" (SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts ASC LIMIT 1) END",
-            f"CASE WHEN ?{event} = '{BOOKING}' THEN"
-            f" EXISTS (SELECT 1 {earlier.format(event=BOOKING, op='<')}) END",
-        ]
-    )
+    + " WHERE events.client_id = :of_client AND events.ts >= :since"
+    # Not IN (…): the same text serves both drivers' executemany.
+    + f" AND (events.event = '{ANSWER}' OR events.event = '{BOOKING}')"
+    + " AND events.user_id = :of_user AND events.id <= :up_to_id"
+)
 
 
 def insert_order(row: dict[str, Any]) -> tuple[datetime, bool]:
@@ -137,19 +124,9 @@ def lock_histories(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
 
 
 _POSTGRES_STORED_LOOKBACKS = text(
-    f"""
-    SELECT (SELECT earlier.ts FROM events AS earlier WHERE earlier.client_id = row.client_id
-              AND earlier.user_id = row.user_id AND earlier.event = '{MESSAGE}' AND earlier.ts <= row.ts
-              ORDER BY earlier.ts DESC LIMIT 1),
-           (SELECT earlier.ts FROM events AS earlier WHERE earlier.client_id = row.client_id
-              AND earlier.user_id = row.user_id AND earlier.event = '{MESSAGE}' AND earlier.ts <= row.ts
-              ORDER BY earlier.ts ASC LIMIT 1),
-           EXISTS (SELECT 1 FROM events AS earlier WHERE earlier.client_id = row.client_id
-              AND earlier.user_id = row.user_id AND earlier.event = '{BOOKING}' AND earlier.ts < row.ts)
-    FROM unnest(CAST(:client_ids AS bigint[]), CAST(:user_ids AS text[]), CAST(:moments AS timestamptz[]))
-         WITH ORDINALITY AS row(client_id, user_id, ts, n)
-    ORDER BY row.n
-    """
+    f"SELECT {', '.join(_lookbacks('row.client_id', 'row.user_id', 'row.ts'))}"
+    " FROM unnest(CAST(:client_ids AS bigint[]), CAST(:user_ids AS text[]), CAST(:moments AS timestamptz[]))"
+    " WITH ORDINALITY AS row(client_id, user_id, ts, n) ORDER BY row.n"
 )
 
 
@@ -223,24 +200,8 @@ def update_report_columns(
         for (client_id, user_id), since in earliest.items()
     ]
     if conn.dialect.name != "sqlite":
-        conn.execute(_RECOMPUTE, params)
+        conn.execute(text(_RECOMPUTE_SQL), params)
         return
-    # SQLite, on the ingest hot path (a seek per user with a new message, usually finding nothing):
-    # the statement compiled once and handed to the driver, since SQLAlchemy's per-execution work (cache
-    # key, parameters) cost more than SQLite's.
-    sql, order, constants = _sqlite_recompute()
-    conn.exec_driver_sql(
-        sql,
-        [
-            tuple({**constants, **one, "since": sqlite_datetime(one["since"])}[name] for name in order)
-            for one in params
-        ],
-    )
-
-
-@functools.cache
-def _sqlite_recompute() -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """``_RECOMPUTE`` as SQLite SQL (``?`` parameters, as both SQLite drivers take them): the text, its
-    parameters' names in order, the constants' values."""
-    compiled = _RECOMPUTE.compile(dialect=sqlite.dialect())
-    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+    # SQLite, on the ingest hot path (a seek per user with a new message, usually finding nothing): the
+    # text straight to the driver, since SQLAlchemy's per-execution work cost more than SQLite's.
+    conn.exec_driver_sql(_RECOMPUTE_SQL, [{**one, "since": sqlite_datetime(one["since"])} for one in params])
