@@ -36,7 +36,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import CTE, FromClause
+from sqlalchemy.sql.selectable import CTE
 
 from reports.chart_data import (
     ChartPeriod,
@@ -50,6 +50,7 @@ from reports.chart_data import (
     freeze_grid,
 )
 from storage.models import Client, StoredEvent, sqlite_datetime
+from storage.report_queries import events_between
 
 MESSAGE = "message_received"
 LEAD = "lead_created"
@@ -64,13 +65,6 @@ events = cast(Table, StoredEvent.__table__)
 
 # Zone transitions are months apart; probing every few hours cannot step over two of them.
 _OFFSET_PROBE = timedelta(hours=6)
-
-
-def _in_period(start_utc: datetime, end_utc: datetime, location: str | None) -> list[ColumnElement[bool]]:
-    conditions = [StoredEvent.ts >= start_utc, StoredEvent.ts < end_utc]
-    if location is not None:
-        conditions.append(StoredEvent.location == location)
-    return conditions
 
 
 def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:
@@ -163,17 +157,8 @@ def _buckets(dialect: str, bounds: Sequence[Bucket]) -> CTE:
     return table.columns(column("n", Integer), column("s", moment), column("e", moment)).cte("buckets")
 
 
-def _in_bucket(
-    buckets: CTE, event: FromClause, names: Sequence[str], location: str | None
-) -> ColumnElement[bool]:
-    conditions = [
-        event.c.event == names[0] if len(names) == 1 else event.c.event.in_(names),
-        event.c.ts >= buckets.c.s,
-        event.c.ts < buckets.c.e,
-    ]
-    if location is not None:
-        conditions.append(event.c.location == location)
-    return and_(*conditions)
+def _in_bucket(buckets: CTE, names: Sequence[str], location: str | None) -> ColumnElement[bool]:
+    return events_between(events, names, buckets.c.s, buckets.c.e, location)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -196,7 +181,7 @@ async def funnel_data(
         func.count(case((event == BOOKING, 1))),
         func.count(case((and_(event == PAYMENT, StoredEvent.status == "paid"), 1))),
         func.count(case((event == NO_SHOW, 1))),
-    ).where(event.in_([MESSAGE, LEAD, BOOKING, PAYMENT, NO_SHOW]), *_in_period(start_utc, end_utc, location))
+    ).where(events_between(events, [MESSAGE, LEAD, BOOKING, PAYMENT, NO_SHOW], start_utc, end_utc, location))
     clients, leads, bookings, paid, no_shows = (await session.execute(statement)).one()
     return FunnelData(period, int(clients), int(leads), int(bookings), int(paid), int(no_shows))
 
@@ -221,11 +206,11 @@ async def daily_trend_data(
             func.max(case((events.c.event == MESSAGE, 1), else_=0)).label("wrote"),
             func.max(case((events.c.event == LEAD, 1), else_=0)).label("applied"),
         )
-        .select_from(buckets.join(events, _in_bucket(buckets, events, [MESSAGE, LEAD], location)))
+        .select_from(buckets.join(events, _in_bucket(buckets, [MESSAGE, LEAD], location)))
         .group_by(buckets.c.n, events.c.user_id)
         .subquery("day_users")
     )
-    counted = buckets.join(events, _in_bucket(buckets, events, [LEAD, BOOKING], location))
+    counted = buckets.join(events, _in_bucket(buckets, [LEAD, BOOKING], location))
     # The parts differ in column types, which the typing of union_all does not allow for.
     writers: Any = select(
         day_users.c.n,
@@ -242,12 +227,12 @@ async def daily_trend_data(
         (int(n), str(kind)): (int(first), int(second or 0))
         for n, kind, first, second in await session.execute(union_all(writers, events_per_day))
     }
-    by_day = {}
-    for n, (day, _) in enumerate(days):
+    counts = []
+    for n, (day, _) in enumerate(days):  # every day of the period, quiet ones as zeros
         wrote, wrote_and_applied = found.get((n, WRITERS), (0, 0))
         leads, bookings = found.get((n, LEAD), (0, 0))[0], found.get((n, BOOKING), (0, 0))[0]
-        by_day[day] = DayCounts(day, wrote, leads, bookings, wrote_and_applied)
-    return DailyTrend(period, tuple(by_day.get(day, DayCounts(day, 0, 0, 0, 0)) for day in period.days()))
+        counts.append(DayCounts(day, wrote, leads, bookings, wrote_and_applied))
+    return DailyTrend(period, tuple(counts))
 
 
 async def heatmap_data(
@@ -263,7 +248,7 @@ async def heatmap_data(
     buckets = _buckets(_dialect(session), [bounds for _, bounds in hours])
     statement = (
         select(buckets.c.n, events.c.event, func.count())
-        .select_from(buckets.join(events, _in_bucket(buckets, events, [MESSAGE, REFUSAL], location)))
+        .select_from(buckets.join(events, _in_bucket(buckets, [MESSAGE, REFUSAL], location)))
         .group_by(buckets.c.n, events.c.event)
     )
     grids = {MESSAGE: empty_grid(), REFUSAL: empty_grid()}

@@ -13,6 +13,7 @@ booking at one point is a repeat booking when the user booked before at any poin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,6 +87,27 @@ class PeriodAggregates:
     repeat_bookings: int
 
 
+def events_between(
+    table: FromClause,
+    names: Sequence[str],
+    start: datetime | ColumnElement[Any],
+    end: datetime | ColumnElement[Any],
+    location: str | None,
+) -> ColumnElement[bool]:
+    """Events of these types in [start, end) (and at the location): a range of ix_events_event_ts.
+
+    The bounds are moments, or the columns of a table of time buckets joined to the events.
+    """
+    conditions = [
+        table.c.event == names[0] if len(names) == 1 else table.c.event.in_(names),
+        table.c.ts >= start,
+        table.c.ts < end,
+    ]
+    if location is not None:
+        conditions.append(table.c.location == location)
+    return and_(*conditions)
+
+
 @dataclass(frozen=True, slots=True)
 class _Scope:
     start: datetime
@@ -93,15 +115,7 @@ class _Scope:
     location: str | None
 
     def where(self, table: FromClause, *names: str) -> ColumnElement[bool]:
-        """Events of these types in [start, end) (and at the location): a range of ix_events_event_ts."""
-        conditions = [
-            table.c.event == names[0] if len(names) == 1 else table.c.event.in_(names),
-            table.c.ts >= self.start,
-            table.c.ts < self.end,
-        ]
-        if self.location is not None:
-            conditions.append(table.c.location == self.location)
-        return and_(*conditions)
+        return events_between(table, names, self.start, self.end, self.location)
 
 
 def _elapsed(
