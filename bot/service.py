@@ -1,4 +1,5 @@
-"""``leadtrail run``: HTTP ingest, the writer and the bot in one asyncio process (the composition root).
+"""``leadtrail run``: HTTP ingest, the writer and the bot in one asyncio process (the composition root);
+on SQLite the writer's transactions run in a second process (``storage.writer_process``).
 
 Shutdown order keeps the promise of every acknowledgement: stop the bot, commit what the writer holds
 (requests arriving meanwhile get 503 + Retry-After), let the requests in flight finish, close the database.
@@ -90,7 +91,7 @@ async def start_ingest_site(
 async def serve(
     settings: Settings, stop: asyncio.Event, on_ready: Callable[[int], None] | None = None
 ) -> None:
-    db = await open_database(settings.database.url, settings.database.busy_timeout_ms)
+    db = await open_database(settings.database.url, settings.database.busy_timeout_ms, writer_process=True)
     await sync_bi_zone(db, settings.tz)
     writer = create_writer(settings, db)
     await writer.start()

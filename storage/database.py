@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+if TYPE_CHECKING:
+    from storage.writer_process import WriterProcess
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +44,28 @@ class WriteTransactions:
     begins with ``BEGIN IMMEDIATE`` (the write lock first, so what the transaction reads stays true until
     it commits). One hand-over per transaction: through the async driver every statement is a hand-over
     to its thread and back, and under load each waited for the busy event loop (measured: a
-    single-event commit took 2 ms idle, most of a 50 ms p50 under 1,000 requests/s). PostgreSQL: asyncpg
-    on the event loop, where a statement costs no thread switch.
+    single-event commit took 2 ms idle, most of a 50 ms p50 under 1,000 requests/s). ``leadtrail run``
+    goes one step further with a ``WriterProcess``: the same transactions in a process of their own, so
+    their Python work no longer competes with the event loop for the GIL. PostgreSQL: asyncpg on the
+    event loop, where a statement costs no thread switch.
     """
 
     def __init__(
-        self, engine: AsyncEngine, sqlite_engine: Engine | None, lock_timeout_ms: int = 5000
+        self,
+        engine: AsyncEngine,
+        sqlite_engine: Engine | None,
+        lock_timeout_ms: int = 5000,
+        process: WriterProcess | None = None,
     ) -> None:
         self._engine = engine
         self._sqlite_engine = sqlite_engine
         self._lock_timeout_ms = max(1, int(lock_timeout_ms))  # PostgreSQL reads 0 as "wait for ever"
         self._thread = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadtrail-writer")
-            if sqlite_engine is not None
+            if sqlite_engine is not None and process is None
             else None
         )
+        self.process = process
 
     @property
     def sqlite_engine(self) -> Engine | None:
@@ -62,7 +73,12 @@ class WriteTransactions:
         return self._sqlite_engine
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` in one transaction, committed when it returns, rolled back if it raises."""
+        """``work(connection)`` in one transaction, committed when it returns, rolled back if it raises.
+
+        With a writer process, ``work`` must be picklable and its failures come back as ``StoreFailed``.
+        """
+        if self.process is not None:
+            return await self.process.run(work)
         if self._thread is None:
             async with self._engine.begin() as conn:
                 # Like SQLite's busy timeout: a table locked by someone else (a long migration, a manual
@@ -77,6 +93,8 @@ class WriteTransactions:
             return work(conn)
 
     async def close(self) -> None:
+        if self.process is not None:
+            await self.process.close()
         if self._thread is None or self._sqlite_engine is None:
             return
         # Closed in the thread that opened its connection.
@@ -209,22 +227,43 @@ async def migrate(engine: AsyncEngine) -> None:
         await conn.run_sync(_upgrade)
 
 
-async def open_database(url: str, busy_timeout_ms: int = 5000, *, apply_migrations: bool = True) -> Database:
+async def open_database(
+    url: str, busy_timeout_ms: int = 5000, *, apply_migrations: bool = True, writer_process: bool = False
+) -> Database:
+    """``writer_process``: on SQLite (POSIX), write in ``storage.writer_process`` (``leadtrail run``)."""
     engine = create_engine(url, busy_timeout_ms)
+    process = None
+    if writer_process and url.startswith("sqlite") and os.name == "posix":
+        from storage.writer_process import WriterProcess, WriterSettings
+
+        process = WriterProcess(WriterSettings(url, busy_timeout_ms))
+        process.spawn()  # its start-up overlaps the migrations
     try:
         if apply_migrations:
             await migrate(engine)
-    except (SQLAlchemyError, OSError) as exc:
-        await engine.dispose()
+        if process is not None:
+            await process.start()
+    except (SQLAlchemyError, OSError, StorageUnavailable) as exc:
+        await _discard(engine, process)
         raise StorageUnavailable(
             f"database {make_url(url).render_as_string(hide_password=True)}: {exc}"
         ) from exc
     except BaseException:
-        await engine.dispose()
+        await _discard(engine, process)
         raise
-    sqlite_writer = create_sqlite_writer_engine(url, busy_timeout_ms) if url.startswith("sqlite") else None
+    sqlite_writer = (
+        create_sqlite_writer_engine(url, busy_timeout_ms)
+        if url.startswith("sqlite") and process is None
+        else None
+    )
     return Database(
         engine,
         async_sessionmaker(engine, expire_on_commit=False),
-        WriteTransactions(engine, sqlite_writer, busy_timeout_ms),
+        WriteTransactions(engine, sqlite_writer, busy_timeout_ms, process),
     )
+
+
+async def _discard(engine: AsyncEngine, process: WriterProcess | None) -> None:
+    if process is not None:
+        await process.close()
+    await engine.dispose()

@@ -51,7 +51,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from storage.database import Database
+from storage.database import Database, StorageUnavailable
 from storage.models import Client, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -457,8 +457,8 @@ class SearchIndexer:
             return 0, now.visible_max
         indexed, reached = 0, False
         while not reached and not self._stop.is_set():
-            # Through the writer's transactions: on SQLite they take turns in one thread, so an index
-            # batch never makes a commit of new events wait on the file lock.
+            # Through the writer's transactions: on SQLite they take turns in one thread (or the writer
+            # process), so an index batch never makes a commit of new events wait on the file lock.
             scanned, reached = await self._db.writes.run(
                 functools.partial(_index_batch, horizon=horizon, batch_size=self._batch_size)
             )
@@ -474,7 +474,7 @@ class SearchIndexer:
         while not self._stop.is_set():
             try:
                 await self._pass()
-            except (SQLAlchemyError, OSError) as exc:
+            except (SQLAlchemyError, OSError, StorageUnavailable) as exc:
                 if not failing:
                     logger.warning(
                         "search indexing failed (%s); retrying in the background", type(exc).__name__

@@ -11,20 +11,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from storage.clients import ClientResolver
+from storage.batch_store import BatchStore, Rejected, StoreFailed, store_failure
 from storage.database import Database, StorageUnavailable
-from storage.event_insert import insert_events
-from storage.models import QuarantinedPayload
+from storage.writer_process import WriterProcess
 
 logger = logging.getLogger(__name__)
 
-QUARANTINE_PAYLOAD_LIMIT = 64 * 1024
+__all__ = ["CommittedBatch", "EventWriter", "Rejected", "WriteResult", "WriterClosed"]
 
 
 class WriterClosed(StorageUnavailable):
@@ -38,16 +36,6 @@ class WriteResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Rejected:
-    """A payload that failed validation, kept in quarantine with its reasons."""
-
-    source: str
-    payload: str
-    errors: list[dict[str, Any]]
-    channel: str = "unknown"  # as the payload gave it, for per-channel counts (/metrics)
-
-
-@dataclass(frozen=True, slots=True)
 class CommittedBatch:
     """What one transaction stored, told to observers (such as /metrics) after the commit."""
 
@@ -57,6 +45,57 @@ class CommittedBatch:
 
 
 BatchObserver = Callable[[CommittedBatch], None]
+
+
+class BatchSink(Protocol):
+    """Where a batch is committed: in this process (``LocalSink``) or in the writer process."""
+
+    async def store(self, rows: list[dict[str, Any]], rejected: list[Rejected], now: datetime) -> set[str]:
+        """Commit the batch; returns the event_ids that were new, raises ``StoreFailed``."""
+
+    def forget(self) -> None:
+        """Drop the identity cache."""
+
+
+class LocalSink:
+    """The batch's transaction in this process, on the database's write path (``WriteTransactions``)."""
+
+    def __init__(self, db: Database, quarantine_max_rows: int) -> None:
+        self._db = db
+        self._batch = BatchStore()
+        self._quarantine_max_rows = quarantine_max_rows
+
+    async def store(self, rows: list[dict[str, Any]], rejected: list[Rejected], now: datetime) -> set[str]:
+        work = partial(
+            self._batch.store,
+            rows=rows,
+            rejected=rejected,
+            now=now,
+            quarantine_max_rows=self._quarantine_max_rows,
+        )
+        try:
+            return await self._db.writes.run(work)
+        except (SQLAlchemyError, OSError) as exc:
+            # OSError: a disk error (EFBIG, EIO, EROFS) the driver did not wrap; storage, not the data.
+            self._batch.forget()
+            raise store_failure(exc) from exc
+
+    def forget(self) -> None:
+        self._batch.forget()
+
+
+class ProcessSink:
+    """The batch's transaction in ``leadtrail run``'s writer process (``storage.writer_process``)."""
+
+    def __init__(self, process: WriterProcess, quarantine_max_rows: int) -> None:
+        self._process = process
+        self._quarantine_max_rows = quarantine_max_rows
+
+    async def store(self, rows: list[dict[str, Any]], rejected: list[Rejected], now: datetime) -> set[str]:
+        return await self._process.store(rows, rejected, now, self._quarantine_max_rows)
+
+    def forget(self) -> None:
+        self._process.forget()
 
 
 @dataclass(slots=True)
@@ -77,11 +116,12 @@ class EventWriter:
         max_wait_ms: float = 0.0,
         quarantine_max_rows: int = 10_000,
     ) -> None:
-        self._db = db
         self._max_batch_events = max_batch_events
         self._max_wait = max_wait_ms / 1000
-        self._quarantine_max_rows = quarantine_max_rows
-        self._resolver = ClientResolver()
+        process = db.writes.process
+        self._sink: BatchSink = (
+            ProcessSink(process, quarantine_max_rows) if process else LocalSink(db, quarantine_max_rows)
+        )
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -121,7 +161,7 @@ class EventWriter:
 
     def forget_identities(self) -> None:
         """Drop the identity cache: a client was erased or merged outside this writer."""
-        self._resolver.forget()
+        self._sink.forget()
 
     async def write(self, rows: list[dict[str, Any]], rejected: Sequence[Rejected] = ()) -> WriteResult:
         """Store the rows (and quarantine the rejected); returns once committed."""
@@ -171,23 +211,21 @@ class EventWriter:
     async def _commit_batch(self, batch: list[_Job]) -> None:
         try:
             results, committed = await self._commit(batch)
-        except (SQLAlchemyError, OSError) as exc:
-            # OSError: a disk error (EFBIG, EIO, EROFS) the driver did not wrap; storage, not the data.
-            self._resolver.forget()
-            if len(batch) > 1 and not _is_unavailable(exc):
+        except StoreFailed as failure:
+            if len(batch) > 1 and not failure.unavailable:
                 # One job's data broke the transaction; commit the others on their own.
                 for job in batch:
                     await self._commit_batch([job])
                 return
-            failure = _as_failure(exc)
-            if _is_unavailable(exc) and self.failing_since is None:
+            logger.error("storage write failed: %s: %s", failure.kind, failure.reason)
+            if failure.unavailable and self.failing_since is None:
                 self.failing_since = asyncio.get_running_loop().time()
             for job in batch:
                 if not job.done.done():
                     job.done.set_exception(failure)
             return
         except BaseException as exc:
-            self._resolver.forget()
+            self._sink.forget()
             for job in batch:
                 if not job.done.done():
                     job.done.set_exception(StorageUnavailable(f"writer failed: {exc!r}"))
@@ -219,16 +257,7 @@ class EventWriter:
                     unique_rows.append({**row, "received_at": now})
         rejected = [item for job in batch for item in job.rejected]
 
-        def store(conn: Connection) -> set[str]:
-            inserted: set[str] = set()
-            if unique_rows:
-                self._resolver.resolve(conn, unique_rows, now)
-                inserted = insert_events(conn, unique_rows)
-            if rejected:
-                self._quarantine(conn, rejected, now)
-            return inserted
-
-        inserted = await self._db.writes.run(store)
+        inserted = await self._sink.store(unique_rows, rejected, now)
         accepted = [0] * len(batch)
         for event_id in inserted:
             accepted[first_owner[event_id]] += 1
@@ -241,53 +270,3 @@ class EventWriter:
                 rejected=rejected,
             )
         return results, committed
-
-    def _quarantine(self, conn: Connection, rejected: list[Rejected], now: datetime) -> None:
-        conn.execute(
-            insert(QuarantinedPayload),
-            [
-                {
-                    "received_at": now,
-                    "source": item.source[:64],
-                    "errors": item.errors,
-                    "payload": item.payload[:QUARANTINE_PAYLOAD_LIMIT],
-                    "payload_bytes": len(item.payload.encode("utf-8", "replace")),
-                }
-                for item in rejected
-            ],
-        )
-        oldest_kept = (
-            select(QuarantinedPayload.id)
-            .order_by(QuarantinedPayload.id.desc())
-            .offset(self._quarantine_max_rows - 1)
-            .limit(1)
-            .scalar_subquery()
-        )
-        conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
-
-
-# PostgreSQL's SQLSTATEs of storage trouble: connection (08), disk full / out of resources (53), shutdown
-# (57), I/O error (58), read-only transaction (25006), lock not available (55P03). asyncpg's errors reach
-# SQLAlchemy as plain DBAPIErrors, so the code is what tells them from one job's bad data.
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
-_UNAVAILABLE_SQLSTATES = ("25006", "55P03")
-
-
-def _is_unavailable(exc: SQLAlchemyError | OSError) -> bool:
-    """Storage trouble (locked, disk full, read-only, I/O error, connection lost), not one job's bad data."""
-    if isinstance(exc, OperationalError | OSError):  # SQLite: locked, full, read-only, disk I/O error
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES) or sqlstate in _UNAVAILABLE_SQLSTATES:
-        return True
-    return exc.connection_invalidated
-
-
-def _as_failure(exc: SQLAlchemyError | OSError) -> StorageUnavailable:
-    # The driver's own words ("database is locked", "disk I/O error"), never the exception's text or
-    # traceback: SQLAlchemy puts the statement's parameters there, i.e. the clients' messages.
-    reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:200]
-    logger.error("storage write failed: %s: %s", type(exc).__name__, reason)
-    return StorageUnavailable(f"storage write failed: {type(exc).__name__}")

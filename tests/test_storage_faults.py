@@ -160,12 +160,20 @@ async def locked_by_another_process(
     assert service.process.returncode is None
 
 
+def service_pids(pid: int) -> list[int]:
+    """The process and its children (``/proc``), i.e. ``leadtrail run``'s writer process."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
 async def disk_full(service: RunningService, sender: Sender, api: FakeBotAPI, db_path: Path) -> None:
     """The files may grow 64 KiB more; then every write past that fails with EFBIG, as on a full disk."""
-    pid = service.process.pid
+    pids = service_pids(service.process.pid)
+    assert len(pids) == 2  # leadtrail run and its writer process: a full disk is full for both
     files = [db_path, db_path.with_name(db_path.name + "-wal")]
     limit = max(path.stat().st_size for path in files if path.exists()) + 64 * 1024
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    for pid in pids:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
     big = "Очень длинное сообщение клиента. " * 120  # ~8 KB a row
     answers: list[tuple[str, int, str | None]] = []
     try:
@@ -189,7 +197,8 @@ async def disk_full(service: RunningService, sender: Sender, api: FakeBotAPI, db
         refused = {event_id for event_id, _, _ in answers[first_refusal:]}
         assert not set(stored(db_path)) & refused  # a 503 is never a half-written event
     finally:
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        for pid in pids:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     for event_id in sorted(refused):
         await sender.post_until_accepted(event(event_id, big))
     await wait_until(

@@ -1,0 +1,124 @@
+"""One batch of the event writer in one transaction: link clients, insert the events, keep the rejected.
+
+The same code runs inside ``leadtrail run``'s writer process (``storage.writer_process``) and, for the
+other commands and for PostgreSQL, in the writer's own thread; what goes wrong is told back as a
+``StoreFailed`` that says whether storage is unavailable or one batch's data broke the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from storage.clients import ClientResolver
+from storage.database import StorageUnavailable
+from storage.event_insert import insert_events
+from storage.models import QuarantinedPayload
+
+QUARANTINE_PAYLOAD_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A payload that failed validation, kept in quarantine with its reasons."""
+
+    source: str
+    payload: str
+    errors: list[dict[str, Any]]
+    channel: str = "unknown"  # as the payload gave it, for per-channel counts (/metrics)
+
+
+class StoreFailed(StorageUnavailable):
+    """A batch was not stored. ``unavailable``: storage trouble (retry later); otherwise the batch's data."""
+
+    def __init__(self, kind: str, reason: str, unavailable: bool) -> None:
+        super().__init__(f"storage write failed: {kind}")
+        self.kind = kind
+        self.reason = reason
+        self.unavailable = unavailable
+
+    def __reduce__(self) -> tuple[type[StoreFailed], tuple[str, str, bool]]:
+        return type(self), (self.kind, self.reason, self.unavailable)  # sent back by the writer process
+
+
+class BatchStore:
+    """The writer's transaction body, with the identity cache that must be dropped after a failure."""
+
+    def __init__(self) -> None:
+        self._resolver = ClientResolver()
+
+    def forget(self) -> None:
+        """Drop the identity cache: a client was erased or merged outside this writer, or a commit failed."""
+        self._resolver.forget()
+
+    def store(
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        rejected: list[Rejected],
+        now: datetime,
+        quarantine_max_rows: int,
+    ) -> set[str]:
+        """Call in the transaction that stores them; returns the event_ids that were new."""
+        inserted: set[str] = set()
+        if rows:
+            self._resolver.resolve(conn, rows, now)
+            inserted = insert_events(conn, rows)
+        if rejected:
+            _quarantine(conn, rejected, now, quarantine_max_rows)
+        return inserted
+
+
+def _quarantine(conn: Connection, rejected: list[Rejected], now: datetime, max_rows: int) -> None:
+    conn.execute(
+        insert(QuarantinedPayload),
+        [
+            {
+                "received_at": now,
+                "source": item.source[:64],
+                "errors": item.errors,
+                "payload": item.payload[:QUARANTINE_PAYLOAD_LIMIT],
+                "payload_bytes": len(item.payload.encode("utf-8", "replace")),
+            }
+            for item in rejected
+        ],
+    )
+    oldest_kept = (
+        select(QuarantinedPayload.id)
+        .order_by(QuarantinedPayload.id.desc())
+        .offset(max_rows - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    conn.execute(delete(QuarantinedPayload).where(QuarantinedPayload.id < oldest_kept))
+
+
+# PostgreSQL's SQLSTATEs of storage trouble: connection (08), disk full / out of resources (53), shutdown
+# (57), I/O error (58), read-only transaction (25006), lock not available (55P03). asyncpg's errors reach
+# SQLAlchemy as plain DBAPIErrors, so the code is what tells them from one job's bad data.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+_UNAVAILABLE_SQLSTATES = ("25006", "55P03")
+
+
+def _is_unavailable(exc: SQLAlchemyError | OSError) -> bool:
+    """Storage trouble (locked, disk full, read-only, I/O error, connection lost), not one job's bad data."""
+    if isinstance(exc, OperationalError | OSError):  # SQLite: locked, full, read-only, disk I/O error
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES) or sqlstate in _UNAVAILABLE_SQLSTATES:
+        return True
+    return exc.connection_invalidated
+
+
+def store_failure(exc: SQLAlchemyError | OSError) -> StoreFailed:
+    # The driver's own words ("database is locked", "disk I/O error"), never the exception's text or
+    # traceback: SQLAlchemy puts the statement's parameters there, i.e. the clients' messages.
+    reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:200]
+    return StoreFailed(type(exc).__name__, reason, unavailable=_is_unavailable(exc))
