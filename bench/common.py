@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import signal
 import sys
@@ -22,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import aiohttp
 
-from tests.processes import clean_env
+from tests.processes import clean_env, process_tree
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB = 1_000_000
@@ -30,12 +31,26 @@ SEED_CLIENTS = 20_000
 T = TypeVar("T")
 
 
-def peak_rss_bytes(pid: int) -> int:
-    """The process's peak resident set (VmHWM): what the machine had to have free for it."""
+def status_bytes(pid: int, field_name: str) -> int:
+    """A memory figure of ``/proc/PID/status`` (VmRSS: resident now; VmHWM: its peak)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field_name}:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+    raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
+
+
+def server_memory_bytes(pid: int, field_name: str = "VmHWM") -> int:
+    """The server and its writer process together: what the machine has to have free for them.
+
+    Summed peaks are an upper bound of the peak of the sum; for two processes that grow together, close.
+    """
+    return sum(status_bytes(member, field_name) for member in process_tree(pid))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -54,7 +69,8 @@ class RunningServer:
         return log_tail(self.log_path)
 
     def peak_rss_bytes(self) -> int:
-        return peak_rss_bytes(self.process.pid)
+        """Of the server and its writer process (SQLite), summed."""
+        return server_memory_bytes(self.process.pid)
 
     async def stop(self, grace_seconds: float = 120) -> int:
         """SIGTERM, as an operator's service manager sends it; returns the exit code."""

@@ -45,9 +45,18 @@ from typing import Literal
 import aiohttp
 import orjson
 
-from bench.common import MB, Figure, Target, print_table, running_server, seed_events
+from bench.common import (
+    MB,
+    Figure,
+    Target,
+    cpu_seconds,
+    print_table,
+    running_server,
+    seed_events,
+    server_memory_bytes,
+)
 from bench.wrk_load import WrkResult, run_wrk, write_load_files, wrk_path
-from tests.processes import free_port, write_config
+from tests.processes import free_port, process_tree, write_config
 
 TOKEN = "sustained-bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -56,19 +65,6 @@ ERRORS_TARGET = Target("<=", 0)
 BASELINE_REQUESTS = 200
 BASELINE_RATE = 100  # requests/s: one at a time, with the server idle in between
 Client = Literal["wrk", "python"]
-
-
-def rss_bytes(pid: int, field_name: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field_name}:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used (``/proc/PID/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def own_and_children_cpu_seconds() -> float:
@@ -123,7 +119,7 @@ class SustainedOutcome:
     rss_start: int = 0
     rss_end: int = 0
     rss_peak: int = 0
-    server_cpu_seconds: float = 0.0  # during the load: near ``seconds`` means the server had a whole core
+    server_cpu_seconds: list[float] = field(default_factory=list)  # the server's, then its writer process's
     client_cpu_seconds: float = 0.0
     exit_code: int | None = None
 
@@ -292,15 +288,18 @@ async def run_sustained(
         else:
             run_load = await _python_load(server.url, load, outcome, run_tag)
         outcome.acknowledged_before_load = outcome.acknowledged
-        outcome.rss_start = rss_bytes(server.process.pid)
-        cpu_before, client_cpu_before = cpu_seconds(server.process.pid), own_and_children_cpu_seconds()
+        pid, server_pids = server.process.pid, process_tree(server.process.pid)
+        outcome.rss_start = server_memory_bytes(pid, "VmRSS")
+        cpu_before, client_cpu_before = [cpu_seconds(p) for p in server_pids], own_and_children_cpu_seconds()
         started = time.perf_counter()
         await run_load()
         outcome.seconds = time.perf_counter() - started
-        outcome.rss_end = rss_bytes(server.process.pid)
-        outcome.server_cpu_seconds = cpu_seconds(server.process.pid) - cpu_before
+        outcome.rss_end = server_memory_bytes(pid, "VmRSS")
+        outcome.server_cpu_seconds = [
+            cpu_seconds(p) - b for p, b in zip(server_pids, cpu_before, strict=True)
+        ]
         outcome.client_cpu_seconds = own_and_children_cpu_seconds() - client_cpu_before
-        outcome.rss_peak = rss_bytes(server.process.pid, "VmHWM")
+        outcome.rss_peak = server_memory_bytes(pid, "VmHWM")
         outcome.exit_code = await server.stop()
     with closing(sqlite3.connect(db_path)) as conn:
         outcome.stored = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
@@ -325,9 +324,9 @@ def report(args: argparse.Namespace, outcome: SustainedOutcome, load: float) -> 
             Figure(f"batch of {args.batch_size} p50 latency under load", outcome.batch.p50_ms, "ms", 1),
             Figure("single events acknowledged", single_rate, "events/s", 0, Target(">=", 0.95 * args.rate)),
             Figure("all events acknowledged (single + batch)", total_rate, "events/s"),
-            Figure("server RSS at start of load", outcome.rss_start / MB, "MB", 1),
-            Figure("server RSS at end of load", outcome.rss_end / MB, "MB", 1),
-            Figure("server peak RSS (VmHWM)", outcome.rss_peak / MB, "MB", 1),
+            Figure("server RSS at start of load (with its writer process)", outcome.rss_start / MB, "MB", 1),
+            Figure("server RSS at end of load (with its writer process)", outcome.rss_end / MB, "MB", 1),
+            Figure("server peak RSS (VmHWM, both processes)", outcome.rss_peak / MB, "MB", 1),
         ],
     )
     in_flight = (
@@ -339,9 +338,13 @@ def report(args: argparse.Namespace, outcome: SustainedOutcome, load: float) -> 
         f"checks: {outcome.acknowledged:,} events acknowledged, {outcome.stored:,} stored{in_flight},"
         f" {outcome.lost:,} lost · server exit code {outcome.exit_code} · load average at start {load:.2f}"
     )
+    server_cpu = " + writer process ".join(
+        f"{used / outcome.seconds:.0%}" for used in outcome.server_cpu_seconds
+    )
     print(
-        f"CPU during the load: server {outcome.server_cpu_seconds / outcome.seconds:.0%} of one core,"
-        f" load generator {outcome.client_cpu_seconds / outcome.seconds:.0%} (2 cores in all here)"
+        f"CPU during the load, share of one core: server {server_cpu},"
+        f" load generator {outcome.client_cpu_seconds / outcome.seconds:.0%}"
+        f" ({os.cpu_count()} cores in all here)"
     )
     if outcome.errors:
         print(f"errors: {dict(outcome.errors)}; first: {outcome.first_error}")

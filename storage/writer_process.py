@@ -170,9 +170,7 @@ def _failure(exc: Exception) -> StoreFailed:
     # A bug: this transaction fails, the writer goes on with the next one. Where, not what: the
     # exception's text may carry a client's data.
     where = traceback.extract_tb(exc.__traceback__)[-1]
-    logger.error(
-        "the writer process failed: %s at %s:%s", type(exc).__name__, where.filename, where.lineno
-    )
+    logger.error("the writer process failed: %s at %s:%s", type(exc).__name__, where.filename, where.lineno)
     return StoreFailed(type(exc).__name__, "the writer process failed", False)
 
 

@@ -45,6 +45,12 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (``/proc``): ``leadtrail run`` and, on SQLite, its writer process."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
 def clean_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("LEADTRAIL_")}
 

@@ -24,7 +24,14 @@ import pytest
 
 from bot import fault_texts
 from tests.fake_bot_api import FakeBotAPI
-from tests.processes import RunningService, free_port, running_service, sqlite_write_lock, write_config
+from tests.processes import (
+    RunningService,
+    free_port,
+    process_tree,
+    running_service,
+    sqlite_write_lock,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -160,15 +167,9 @@ async def locked_by_another_process(
     assert service.process.returncode is None
 
 
-def service_pids(pid: int) -> list[int]:
-    """The process and its children (``/proc``), i.e. ``leadtrail run``'s writer process."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid, *map(int, children)]
-
-
 async def disk_full(service: RunningService, sender: Sender, api: FakeBotAPI, db_path: Path) -> None:
     """The files may grow 64 KiB more; then every write past that fails with EFBIG, as on a full disk."""
-    pids = service_pids(service.process.pid)
+    pids = process_tree(service.process.pid)
     assert len(pids) == 2  # leadtrail run and its writer process: a full disk is full for both
     files = [db_path, db_path.with_name(db_path.name + "-wal")]
     limit = max(path.stat().st_size for path in files if path.exists()) + 64 * 1024
