@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, Literal
@@ -159,19 +158,6 @@ class Validated:
     rows: list[dict[str, Any]]
     errors: list[FieldError]
     rejected: list[tuple[int, Any]]
-
-
-_PHONE_JUNK = re.compile(r"[^\d]")
-
-
-def normalize_phone(raw: str) -> str | None:
-    """Digits only, Russian 8XXXXXXXXXX and 10-digit forms as 7XXXXXXXXXX, so one person is one phone."""
-    digits = _PHONE_JUNK.sub("", raw)
-    if len(digits) == 11 and digits.startswith("8"):
-        digits = "7" + digits[1:]
-    elif len(digits) == 10 and digits.startswith("9"):
-        digits = "7" + digits
-    return digits if len(digits) >= 5 else None
 
 
 def _to_utc(moment: datetime, local_zone: tzinfo) -> datetime:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 
-from bot.events import normalize_phone
 from storage.models import Client, ClientIdentity, StoredEvent
+from storage.phones import normalize_phone
 from storage.upsert import insert_ignoring_conflicts
 
 Identity = tuple[str, str]

@@ -65,10 +65,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bot.events import normalize_phone
 from storage.audit import record_action
 from storage.database import Database
 from storage.models import Base, Client, ClientIdentity, OwnerAudit, QuarantinedPayload, StoredEvent
+from storage.phones import normalize_phone
 from storage.search import remove_events
 from storage.timeline import find_client_ids
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.events import normalize_phone
 from storage.models import RECEIVED_EVENT_COLUMNS, Client, ClientIdentity, StoredEvent
+from storage.phones import normalize_phone
 
 EVENT_FIELDS = tuple(name for name in RECEIVED_EVENT_COLUMNS if name != "client_id")
 

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.events import normalize_phone, validate_items
+from bot.events import validate_items
 from bot.payloads import UndecodableBody, decode_json, decode_ndjson
+from storage.phones import normalize_phone
 from tests.conftest import SEED_EVENT
 
 MOSCOW = ZoneInfo("Europe/Moscow")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC
 from pathlib import Path
@@ -179,3 +181,12 @@ async def test_without_the_option_the_transactions_stay_in_this_process(tmp_path
             await db.writes.run(fails_on_purpose)
     finally:
         await db.close()
+
+
+def test_the_writer_process_does_not_load_the_event_model_or_the_bot() -> None:
+    """Each module it imports is memory it holds for ever (pydantic alone was about 8 MB of its ~57)."""
+    probe = "import sys, storage.writer_process; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "sqlalchemy" in loaded
+    for heavy in ("pydantic", "aiogram", "aiohttp", "bot", "matplotlib"):
+        assert f"'{heavy}'" not in loaded
