@@ -326,7 +326,7 @@ def report(
             Figure("(c) sqlite3 executemany, naive table", rate_c, "events/s"),
             Figure("a/b", rate_a / rate_b, decimals=2, target=A_OVER_B),
             Figure("a/c", rate_a / rate_c, decimals=2, target=A_OVER_C),
-            Figure("server peak RSS (VmHWM)", http.peak_rss / MB, "MB", 1, PEAK_RSS_MB),
+            Figure("server peak RSS (VmHWM, both processes)", http.peak_rss / MB, "MB", 1, PEAK_RSS_MB),
             Figure("time to ready (spawn → /healthz 200)", http.ready_seconds, "s", 2, READY_SECONDS),
         ],
     )
