@@ -15,7 +15,7 @@ on a big store. So the rows carry the results instead (``reply_to_ts``, ``first_
 An event can also change the values of rows stored before it: a message that arrives late (earlier than
 answers already stored), a first message, an earlier booking. So after each insert the older answers and
 bookings of every user with a new message or booking, from that event on, are worked out again from the
-whole history by the same definitions (``_RECOMPUTE_SQL``); in the usual order there are none and this is
+whole history by the same definitions (``_recompute_sql``); in the usual order there are none and this is
 one index seek per user. All three use one SQL definition (``_lookbacks``). The stored values therefore
 always equal what a look-up would find now. A user_id belongs to exactly one client, so every walk goes
 through ix_events_client_ts (client_id, ts, event, user_id) and never touches a table row. Merges move
@@ -78,23 +78,30 @@ def sqlite_lookbacks(client_id: int, user_id: int, ts: int, event: int) -> str:
     return ", ".join(_carried(f"?{event}", _lookbacks(f"?{client_id}", f"?{user_id}", f"?{ts}")))
 
 
-# One user's answers and bookings from ``since`` on, up to row ``up_to_id``, worked out again. Named
-# parameters, which SQLAlchemy's text() (PostgreSQL) and the sqlite3 driver (the SQLite hot path) both take.
-_RECOMPUTE_SQL = (
-    "UPDATE events SET "
-    + ", ".join(
-        f"{column} = {value}"
-        for column, value in zip(
-            DERIVED_EVENT_COLUMNS,
-            _carried("events.event", _lookbacks("events.client_id", "events.user_id", "events.ts")),
-            strict=True,
-        )
+def _recompute_sql(differs: str) -> str:
+    """One user's answers and bookings from ``since`` on, up to row ``up_to_id``, worked out again; only
+    the rows whose values change are written (``differs``: the dialect's null-safe "not equal"). A late
+    message usually changes a few answers, not the hundreds after it, and a row written unchanged
+    still costs its page in the WAL. Named parameters, which SQLAlchemy's text() (PostgreSQL) and the
+    sqlite3 driver (the SQLite hot path) both take."""
+    carried = _carried("events.event", _lookbacks("events.client_id", "events.user_id", "events.ts"))
+    pairs = list(zip(DERIVED_EVENT_COLUMNS, carried, strict=True))
+    return (
+        "UPDATE events SET "
+        + ", ".join(f"{column} = {value}" for column, value in pairs)
+        + " WHERE events.client_id = :of_client AND events.ts >= :since"
+        # Not IN (…): the same text serves both drivers' executemany.
+        + f" AND (events.event = '{ANSWER}' OR events.event = '{BOOKING}')"
+        + " AND events.user_id = :of_user AND events.id <= :up_to_id"
+        + " AND ("
+        + " OR ".join(f"events.{column} {differs} ({value})" for column, value in pairs)
+        + ")"
     )
-    + " WHERE events.client_id = :of_client AND events.ts >= :since"
-    # Not IN (…): the same text serves both drivers' executemany.
-    + f" AND (events.event = '{ANSWER}' OR events.event = '{BOOKING}')"
-    + " AND events.user_id = :of_user AND events.id <= :up_to_id"
-)
+
+
+# SQLite's IS NOT is null-safe; its IS DISTINCT FROM needs 3.39, newer than some distributions ship.
+_RECOMPUTE_SQLITE = _recompute_sql("IS NOT")
+_RECOMPUTE_POSTGRES = _recompute_sql("IS DISTINCT FROM")
 
 
 def insert_order(row: dict[str, Any]) -> tuple[datetime, bool]:
@@ -200,8 +207,10 @@ def update_report_columns(
         for (client_id, user_id), since in earliest.items()
     ]
     if conn.dialect.name != "sqlite":
-        conn.execute(text(_RECOMPUTE_SQL), params)
+        conn.execute(text(_RECOMPUTE_POSTGRES), params)
         return
     # SQLite, on the ingest hot path (a seek per user with a new message, usually finding nothing): the
     # text straight to the driver, since SQLAlchemy's per-execution work cost more than SQLite's.
-    conn.exec_driver_sql(_RECOMPUTE_SQL, [{**one, "since": sqlite_datetime(one["since"])} for one in params])
+    conn.exec_driver_sql(
+        _RECOMPUTE_SQLITE, [{**one, "since": sqlite_datetime(one["since"])} for one in params]
+    )
