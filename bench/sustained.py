@@ -1,14 +1,17 @@
 """Sustained load: many single-event senders plus a few batch senders against ``leadtrail run`` for a minute.
 
 ``python -m bench.sustained [--seconds 60] [--senders 200] [--rate 1000] [--batch-senders 4]
-[--batch-size 100] [--batch-rate 1] [--client auto|wrk|python]``
+[--batch-size 100] [--batch-rate 1] [--client auto|wrk|python] [--replay]``
 
 The real server runs in its own process on loopback with a fresh SQLite file. ``--senders`` senders
 each post one event at a time on a fixed schedule, together ``--rate`` events/s (spread out, so they do
 not march in step); ``--batch-senders`` more post ``--batch-size`` events ``--batch-rate`` times a second
 each. A single event's acknowledgement latency is the time from sending the request to reading the 202.
 A sender that falls behind its schedule sends at once without sleeping, so a slow server shows as lower
-throughput and higher latency, not hidden.
+throughput and higher latency, not hidden. Every event is stamped with the moment it is sent, as a live
+assistant's are. ``--replay`` sends the seed's own historic timestamps instead, over and over: then
+nearly every message arrives late for a client with many stored events (a backlog replayed, not live
+traffic), and the writer works out that client's later answers and bookings again each time.
 
 The senders are wrk's connections when wrk is installed (``bench.wrk_load``: a compiled client that
 leaves the second core to the machine), else Python coroutines on aiohttp; ``--client`` picks. The
@@ -39,6 +42,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -148,19 +152,25 @@ class Load:
     batch_senders: int
     batch_size: int
     batch_rate: float
+    replay: bool = False  # the seed's historic timestamps instead of the moment of sending
 
 
 class Poster:
     """Posts bodies and keeps the books: latency of each 202, errors of anything else."""
 
     def __init__(
-        self, http: aiohttp.ClientSession, url: str, outcome: SustainedOutcome, run_tag: str
+        self, http: aiohttp.ClientSession, url: str, outcome: SustainedOutcome, run_tag: str, replay: bool
     ) -> None:
         self._http, self._url, self._outcome = http, f"{url}/v1/events", outcome
         self._events = seed_events(10**9, run_tag=run_tag)
+        self._replay = replay
 
     def body(self, size: int) -> tuple[bytes, int]:
+        """Stamped with the moment they are sent, as a live assistant's events are (unless a replay)."""
         events = list(itertools.islice(self._events, size))
+        if not self._replay:
+            stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+            events = [{**event, "timestamp": stamp} for event in events]
         return orjson.dumps(events[0] if size == 1 else events), size
 
     async def post(self, body: bytes, size: int, latencies: list[float]) -> None:
@@ -199,7 +209,7 @@ async def _python_load(
     """Runs the baseline now; returns the load, to be started once the start figures are taken."""
     connector = aiohttp.TCPConnector(limit=0)  # one keep-alive connection per sender
     http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
-    poster = Poster(http, url, outcome, run_tag)
+    poster = Poster(http, url, outcome, run_tag, load.replay)
     baseline: list[float] = []
     for _ in range(BASELINE_REQUESTS):
         body, count = poster.body(1)
@@ -230,7 +240,7 @@ async def _wrk_load(
     url: str, load: Load, outcome: SustainedOutcome, run_tag: str, folder: Path
 ) -> Callable[[], Awaitable[None]]:
     """Runs the baseline now; returns the load, to be started once the start figures are taken."""
-    files = write_load_files(folder, run_tag)
+    files = write_load_files(folder, run_tag, load.replay)
     send = functools.partial(run_wrk, url, files, token=TOKEN, threads=2)
     baseline = await send(
         tag=f"{run_tag}-idle", connections=1, per_request=1,
@@ -272,6 +282,7 @@ async def run_sustained(
     batch_size: int = 100,
     batch_rate: float = 1,
     client: Client = "python",
+    replay: bool = False,
 ) -> SustainedOutcome:
     port = free_port()
     db_path = workdir / "sustained.db"
@@ -279,7 +290,7 @@ async def run_sustained(
         workdir / "sustained.toml",
         {"database": {"url": f"sqlite+aiosqlite:///{db_path}"}, "ingest": {"port": port, "tokens": [TOKEN]}},
     )
-    load = Load(seconds, senders, rate, batch_senders, batch_size, batch_rate)
+    load = Load(seconds, senders, rate, batch_senders, batch_size, batch_rate, replay)
     outcome = SustainedOutcome(client=client)
     run_tag = f"sustained-{os.getpid()}-{int(time.time())}"
     async with running_server(config, port, workdir / "server.log") as server:
@@ -368,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="who sends: wrk when installed (auto), or Python coroutines",
     )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="send the seed's historic timestamps (a backlog replayed: most messages arrive late)",
+    )
     args = parser.parse_args(argv)
     for name in ("seconds", "senders", "rate", "batch_size", "batch_rate"):
         if getattr(args, name) <= 0:
@@ -387,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 batch_rate=args.batch_rate,
                 client=client,
+                replay=args.replay,
             )
         )
     return 0 if report(args, outcome, load) else 1

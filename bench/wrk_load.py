@@ -7,8 +7,9 @@ what it measures is the server. Install it with ``apt-get install wrk`` (Debian'
 The Lua script keeps the same schedule as the Python senders: each wrk thread owes its connections'
 requests at fixed steps (a clock read through LuaJIT's FFI), sends at once when behind, and never sends
 early; the first round is spread over one interval, not fired at once. Bodies are seed-shaped events
-(``bench.common.seed_events``) with a fresh ``event_id`` each, so nothing is a duplicate. wrk prints one
-JSON line at the end, read back here.
+(``bench.common.seed_events``) with a fresh ``event_id`` each, so nothing is a duplicate, stamped with
+the moment they are sent, as a live assistant's events are. wrk prints one JSON line at the end, read
+back here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.common import seed_events
 
 RESULT_PREFIX = "LEADTRAIL-WRK "
 EVENT_ID_SLOT = "@@EVENT_ID@@"
+TIMESTAMP_SLOT = "@@TIMESTAMP@@"
 TEMPLATES = 2000
 
 _SCRIPT = r"""
@@ -38,6 +40,13 @@ local clock = ffi.new("leadtrail_timespec")
 local function now_ms()
   ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
   return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+
+local wall = ffi.new("leadtrail_timespec")
+local function now_iso()
+  ffi.C.clock_gettime(0, wall)  -- CLOCK_REALTIME, in UTC with milliseconds
+  local ms = math.floor(tonumber(wall.tv_nsec) / 1e6)
+  return os.date("!%Y-%m-%dT%H:%M:%S", tonumber(wall.tv_sec)) .. string.format(".%03dZ", ms)
 end
 
 local threads = {}
@@ -66,10 +75,11 @@ end
 
 function request()
   local parts = {}
+  local stamp = now_iso()
   for i = 1, per_request do
     sent = sent + 1
     local template = templates[sent % #templates + 1]
-    parts[i] = template:gsub("@@EVENT_ID@@", id_prefix .. sent, 1)
+    parts[i] = template:gsub("@@EVENT_ID@@", id_prefix .. sent, 1):gsub("@@TIMESTAMP@@", stamp, 1)
   end
   local body = parts[1]
   if per_request > 1 then body = "[" .. table.concat(parts, ",") .. "]" end
@@ -113,14 +123,16 @@ class WrkResult:
     errors: dict[str, int]  # non-202 answers ("refused") and socket errors, by kind; only non-zero ones
 
 
-def write_load_files(folder: Path, run_tag: str) -> tuple[Path, Path]:
-    """The Lua script and the body templates (one seed-shaped event per line, its event_id a slot)."""
+def write_load_files(folder: Path, run_tag: str, replay: bool = False) -> tuple[Path, Path]:
+    """The Lua script and the body templates (one seed-shaped event per line; its event_id a slot, and
+    its timestamp too unless ``replay`` keeps the seed's)."""
     script = folder / "leadtrail-load.lua"
     script.write_text(_SCRIPT, encoding="utf-8")
     templates = folder / "events.ndjson"
     with templates.open("wb") as out:
         for event in seed_events(TEMPLATES, run_tag=run_tag):
-            out.write(orjson.dumps({**event, "event_id": EVENT_ID_SLOT}) + b"\n")
+            stamp = event["timestamp"] if replay else TIMESTAMP_SLOT
+            out.write(orjson.dumps({**event, "event_id": EVENT_ID_SLOT, "timestamp": stamp}) + b"\n")
     return script, templates
 
 
