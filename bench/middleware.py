@@ -43,7 +43,7 @@ from aiogram.types import Message, Update
 
 from bench.common import Figure, Target, print_table, running_server, seed_events
 from bot.demo.assistant import OfflineSession
-from bot.sdk import EventClient, LeadTrailTracker
+from leadtrail_sdk import EventClient, LeadTrailTracker
 from tests.processes import free_port, write_config
 
 BOT_TOKEN = "123456:BENCH-token_abcdefghijklmnop"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _MIGRATION_LOCK_KEY = 0x4C54_4D49_4752_4154  # "LTMIGRAT": one migration at a time per database
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_TEMP_STORE = "MEMORY"
 # Reads (reports, timelines, exports) see the file through a memory map instead of a copy per page read:
 # a 30-day report's scans took a quarter less time. Only the readers' connections: SQLite still writes

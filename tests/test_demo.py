@@ -9,8 +9,8 @@ from typing import Any
 
 from PIL import Image
 
-from examples.salon_assistant.bot import SCENARIO
-from examples.salon_assistant.dialog import answer
+from bot.demo.salon_assistant.bot import SCENARIO
+from bot.demo.salon_assistant.dialog import answer
 from tests.processes import leadtrail
 
 # One client message per rule of the example assistant (and its fallback).

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from bot.demo.assistant import NumberingSink, play_month
 from bot.demo.generator import DemoMonth, generate_demo_month
-from examples.salon_assistant.bot import SCENARIO
-from examples.salon_assistant.dialog import Outcome, answer, lead_id
+from bot.demo.salon_assistant.bot import SCENARIO
+from bot.demo.salon_assistant.dialog import Outcome, answer, lead_id
 
 ZONE = ZoneInfo("Europe/Moscow")
 DIALOG_EVENTS = {"message_received", "assistant_response", "lead_created", "appointment_booked", "refusal"}

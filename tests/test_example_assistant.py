@@ -16,9 +16,9 @@ from bot.demo.generator import (
     RETURNING_OPENINGS,
     TELEGRAM_GIVE_UPS,
 )
-from bot.sdk import EventClient
-from examples.salon_assistant.bot import create_router
-from examples.salon_assistant.dialog import EVENING_SLOTS_REASON, Outcome, answer, phone_in
+from bot.demo.salon_assistant.bot import create_router
+from bot.demo.salon_assistant.dialog import EVENING_SLOTS_REASON, Outcome, answer, phone_in
+from leadtrail_sdk import EventClient
 from tests.fake_bot_api import FakeBotAPI
 from tests.processes import free_port, leadtrail, running_service, write_config
 from tests.test_sdk_client import wait_until

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.sdk import EventClient
+from leadtrail_sdk import EventClient
 from tests.processes import free_port, running_service, write_config
 from tests.test_sdk_client import wait_until
 

@@ -15,8 +15,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
-from bot.sdk import EventClient, LeadTrailTracker
-from bot.sdk.middleware import EventSink
+from leadtrail_sdk import EventClient, LeadTrailTracker
+from leadtrail_sdk.middleware import EventSink
 from tests.fake_bot_api import FakeBotAPI
 from tests.processes import free_port, leadtrail, running_service, write_config
 from tests.test_sdk_client import wait_until

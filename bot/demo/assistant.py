@@ -1,7 +1,7 @@
 """The demo's Telegram clients talk to the example salon assistant, offline, in the demo month's time.
 
 Each :class:`TelegramMessage` of the month becomes an aiogram ``Update`` fed to the assistant's real
-dispatcher (``examples.salon_assistant.bot.create_dispatcher``: its router, its rules, LeadTrail's tracker
+dispatcher (``bot.demo.salon_assistant.bot.create_dispatcher``: its router, its rules, LeadTrail's tracker
 registered as a salon would). So the demo's Telegram dialogs are logged by the SDK's middleware — the
 incoming message, the answer with its ``response_time_ms``, the intent the rules found — and the lead,
 booking and refusal events by the example's own code, all sent on through the same sink (the demo's
@@ -25,8 +25,8 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update
 
 from bot.demo.generator import DemoMonth, TelegramMessage
-from bot.sdk.middleware import EventSink
-from examples.salon_assistant.bot import create_dispatcher
+from bot.demo.salon_assistant.bot import create_dispatcher
+from leadtrail_sdk.middleware import EventSink
 
 # A well-formed token of a bot that does not exist: nothing here ever reaches Telegram.
 BOT_TOKEN = "7000000001:LeadTrail-demo-offline-assistant"

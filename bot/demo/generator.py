@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from random import Random
 from typing import Any
 
-from examples.salon_assistant import dialog as assistant
+from bot.demo.salon_assistant import dialog as assistant
 
 LOCATIONS = ("Баумана", "Ямашева")
 LOCATION_WEIGHTS = (55, 45)

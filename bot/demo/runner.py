@@ -24,10 +24,10 @@ from bot.drawing import drawn
 from bot.formatting import format_int
 from bot.ingest_http import ServiceState
 from bot.report_render import load_report_data
-from bot.sdk import EventClient
 from bot.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from bot.timeline_text import render_timeline
+from leadtrail_sdk import EventClient
 from reports.charts import render_client_journey
 from reports.periods import Period
 from reports.report_text import render_report_text

@@ -36,8 +36,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.sdk.spool import DEAD_LETTER_NAME, DeadLetterFile, Spool
-from bot.sdk.stamps import new_event_id, utc_iso
+from leadtrail_sdk.spool import DEAD_LETTER_NAME, DeadLetterFile, Spool
+from leadtrail_sdk.stamps import new_event_id, utc_iso
 
 logger = logging.getLogger(__name__)
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.sdk.client import ClientStats, EventClient
+from leadtrail_sdk.client import ClientStats, EventClient
 
 if TYPE_CHECKING:
-    from bot.sdk.middleware import LeadTrailTracker
+    from leadtrail_sdk.middleware import LeadTrailTracker
 
 __all__ = ["ClientStats", "EventClient", "LeadTrailTracker"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "LeadTrailTracker":
-        from bot.sdk.middleware import LeadTrailTracker
+        from leadtrail_sdk.middleware import LeadTrailTracker
 
         return LeadTrailTracker
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

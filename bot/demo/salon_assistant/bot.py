@@ -1,22 +1,15 @@
-"""The salon's Telegram bot: answers with the rule-based dialog and logs everything to LeadTrail.
-
-export SALON_BOT_TOKEN=... LEADTRAIL_URL=http://127.0.0.1:8080 LEADTRAIL_TOKEN=...
-python -m examples.salon_assistant.bot
-"""
+"""The demo salon's Telegram assistant: answers with the rule-based dialog and logs everything to
+LeadTrail through ``leadtrail_sdk``, wired the way a salon's own aiogram bot would be."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Callable
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
-from bot.sdk import EventClient, LeadTrailTracker
-from bot.sdk.middleware import EventSink
-from examples.salon_assistant.dialog import (
+from bot.demo.salon_assistant.dialog import (
     BOOKED_SERVICE,
     Outcome,
     answer,
@@ -24,6 +17,8 @@ from examples.salon_assistant.dialog import (
     lead_id,
     phone_in,
 )
+from leadtrail_sdk import LeadTrailTracker
+from leadtrail_sdk.middleware import EventSink
 
 SCENARIO = "rules-v1"
 
@@ -62,7 +57,7 @@ def create_router() -> Router:
 
 
 def create_dispatcher(bot: Bot, sink: EventSink, clock: Callable[[], float] | None = None) -> Dispatcher:
-    """The assistant's dispatcher with LeadTrail registered; ``leadtrail demo`` builds it the same way.
+    """The assistant's dispatcher with LeadTrail's tracker registered, as a salon registers it.
 
     ``clock`` is for replaying history (the demo); a live bot leaves it to the real time.
     """
@@ -71,17 +66,3 @@ def create_dispatcher(bot: Bot, sink: EventSink, clock: Callable[[], float] | No
     dispatcher.include_router(create_router())
     tracker.setup(dispatcher, bot)
     return dispatcher
-
-
-async def main() -> None:
-    bot = Bot(os.environ["SALON_BOT_TOKEN"])
-    client = EventClient(os.environ["LEADTRAIL_URL"], os.environ["LEADTRAIL_TOKEN"])
-    dispatcher = create_dispatcher(bot, client)
-    try:
-        await dispatcher.start_polling(bot)
-    finally:
-        await client.aclose()
-
-
-if __name__ == "__main__":
-    asyncio.run(main())

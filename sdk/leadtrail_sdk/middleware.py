@@ -46,7 +46,7 @@ from aiogram.methods import (
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message, TelegramObject, Update
 
-from bot.sdk.stamps import utc_iso
+from leadtrail_sdk.stamps import utc_iso
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ _ANSWERS: frozenset[type[TelegramMethod[Any]]] = frozenset(
 
 
 class EventSink(Protocol):
-    """What the tracker needs from :class:`bot.sdk.client.EventClient`."""
+    """What the tracker needs from :class:`leadtrail_sdk.client.EventClient`."""
 
     def log(self, event: dict[str, Any]) -> None: ...
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.sdk.stamps import utc_now_iso
+from leadtrail_sdk.stamps import utc_now_iso
 
 SEGMENT_BYTES = 4 * 1024 * 1024
 _SEGMENT_NAME = re.compile(r"^spool\.(\d{6,})\.ndjson$")

@@ -1,1 +1,0 @@
-"""A small salon assistant bot that logs everything to LeadTrail through bot.sdk."""
