@@ -27,6 +27,7 @@ from bot.events import validate_items
 from bot.ingest_metrics import IngestMetrics
 from storage.bi_views import set_bi_zone
 from storage.database import Database, open_database
+from storage.event_row import EventRow
 from storage.writer import CommittedBatch, EventWriter
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -34,7 +35,7 @@ SLICES = 8
 BATCH = 1000  # events per write: the size a busy sender posts
 
 
-async def write_slice(writer: EventWriter, batches: list[list[dict[str, object]]]) -> float:
+async def write_slice(writer: EventWriter, batches: list[list[EventRow]]) -> float:
     started = time.perf_counter()
     for rows in batches:
         await writer.write(rows)

@@ -25,9 +25,7 @@ from sqlalchemy import text
 
 from bench.common import SEED_START, Figure, Target, batched, print_table, seed_events
 from bot.events import validate_items
-from bot.report_render import render_report
-from bot.settings import Settings
-from reports.metrics import load_report
+from reports.owner_report import ReportScope, build_report
 from reports.periods import Period
 from storage.database import Database, open_database
 from storage.timeline import find_client_ids, load_events
@@ -60,7 +58,6 @@ async def median_seconds(action: Callable[[], Awaitable[object]], repeat: int) -
 
 
 async def run(url: str, events: int, repeat: int) -> list[Figure]:
-    settings = Settings(database={"url": url})
     db = await open_database(url)
     try:
         print(f"filling {events:,} events … ", end="", flush=True)
@@ -72,14 +69,14 @@ async def run(url: str, events: int, repeat: int) -> list[Figure]:
                 autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await autocommit.execute(text("VACUUM ANALYZE events"))
         end = (SEED_START + timedelta(days=SEED_DAYS - 1)).astimezone(MOSCOW).date()
-        period = Period(end - timedelta(days=29), end)
+        scope = ReportScope(Period(end - timedelta(days=29), end), MOSCOW, 3.0)
 
         async def count() -> object:
             async with db.sessions() as session:
                 return (await session.execute(text("SELECT count(*) FROM events"))).scalar_one()
 
         async def report() -> object:
-            return await load_report(db.sessions, period, MOSCOW, sla_seconds=3.0)
+            return await build_report(db.sessions, scope)
 
         async def timeline() -> object:
             async with db.sessions() as session:
@@ -87,7 +84,7 @@ async def run(url: str, events: int, repeat: int) -> list[Figure]:
                 return await load_events(session, client_id)
 
         async def charts() -> object:
-            return await render_report(db, settings, period)
+            return await build_report(db.sessions, scope, with_charts=True)
 
         await charts()  # the first render also imports matplotlib; that is start-up, not a report
         baseline = await median_seconds(count, repeat)

@@ -31,7 +31,9 @@ class AlertEngine:
     async def verdicts(self, now: datetime) -> list[AlertVerdict]:
         """Every rule's verdict at ``now``, without sending anything."""
         async with self._db.sessions() as session:
-            inputs = await gather_inputs(session, now, self._settings)
+            inputs = await gather_inputs(
+                session, now, self._settings.tz, silence_hours=self._settings.alerts.silence_hours
+            )
         return evaluate_all(inputs, self._settings.alerts, self._settings.reports.sla_seconds)
 
     async def check(self, now: datetime) -> list[str]:

@@ -6,29 +6,40 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 
-from bot.report_render import RenderedReport
 from bot.settings import Settings
 from reports.periods import Period
 from storage.database import Database
 from storage.job_runs import claim_run, run_exists
-from storage.outbox import enqueue
+from storage.outbox import Attachment, enqueue
 
 logger = logging.getLogger(__name__)
 
 JOB = "daily-report"
 
 
-ReportRenderer = Callable[[Database, Settings, Period], Awaitable[RenderedReport]]
+class ReportMessage(Protocol):
+    """What the morning report sends: ``reports.owner_report.OwnerReport`` with its charts."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def charts(self) -> tuple[Attachment, ...]: ...
+
+
+ReportBuilder = Callable[[Period], Awaitable[ReportMessage]]
 
 
 class DailyReportJob:
     def __init__(
-        self, db: Database, settings: Settings, render: ReportRenderer, on_enqueued: Callable[[], None]
+        self, db: Database, settings: Settings, build: ReportBuilder, on_enqueued: Callable[[], None]
     ) -> None:
         self._db = db
         self._settings = settings
-        self._render = render
+        self._build = build
         self._on_enqueued = on_enqueued
 
     def due_at(self, day: date) -> datetime:
@@ -46,7 +57,7 @@ class DailyReportJob:
             if await run_exists(session, JOB, today.isoformat()):
                 return False
         yesterday = today - timedelta(days=1)
-        report = await self._render(self._db, self._settings, Period(yesterday, yesterday))
+        report = await self._build(Period(yesterday, yesterday))
         async with self._db.sessions() as session, session.begin():
             if not await claim_run(session, JOB, today.isoformat()):
                 return False
@@ -58,7 +69,7 @@ class DailyReportJob:
                     recipient=str(owner),
                     text=report.text,
                     subject=report.subject,
-                    attachments=report.attachments,
+                    attachments=report.charts,
                 )
             for address in self._settings.email.owners:
                 await enqueue(
@@ -68,7 +79,7 @@ class DailyReportJob:
                     recipient=address,
                     text=report.text,
                     subject=report.subject,
-                    attachments=report.attachments,
+                    attachments=report.charts,
                 )
         logger.info("daily report for %s queued for delivery", today - timedelta(days=1))
         self._on_enqueued()

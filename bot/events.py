@@ -14,20 +14,14 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from storage.event_row import EventRow
+from storage.event_types import EventType
+
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
-STANDARD_EVENTS = (
-    "message_received",
-    "assistant_response",
-    "lead_created",
-    "appointment_booked",
-    "payment_status",
-    "no_show",
-    "refusal",
-)
-_ACTOR_BY_EVENT = {
-    "message_received": "client",
-    "assistant_response": "assistant",
-    "manager_message": "manager",
+_ACTOR_BY_EVENT: dict[str, str] = {
+    EventType.MESSAGE_RECEIVED: "client",
+    EventType.ASSISTANT_RESPONSE: "assistant",
+    EventType.MANAGER_MESSAGE: "manager",
 }
 MAX_TEXT_CHARS = 16 * 1024
 MIN_YEAR, MAX_YEAR = 2, 9998  # any offset and zone keeps these representable in UTC
@@ -51,24 +45,6 @@ SHORT_TEXT_FIELDS = (
     "currency",
 )
 LONG_TEXT_FIELDS = ("message", "assistant_response", "prompt")
-KNOWN_FIELDS = frozenset(
-    (
-        "timestamp",
-        "event",
-        "user_id",
-        "channel",
-        *SHORT_TEXT_FIELDS,
-        *LONG_TEXT_FIELDS,
-        "confidence",
-        "response_time_ms",
-        "amount",
-        "appointment_at",
-        "lat",
-        "lon",
-        "actor",
-        "event_id",
-    )
-)
 
 
 class Event(BaseModel):
@@ -155,7 +131,7 @@ class BrokenLine:
 class Validated:
     """A batch split into rows ready to store and the reasons for the rest."""
 
-    rows: list[dict[str, Any]]
+    rows: list[EventRow]
     errors: list[FieldError]
     rejected: list[tuple[int, Any]]
 
@@ -172,25 +148,46 @@ def _json_default(value: Any) -> Any:
     raise TypeError
 
 
-def _content_hash(row: dict[str, Any]) -> str:
-    canonical = orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=_json_default)
+def _content_hash(row: EventRow) -> str:
+    """A stable key from what the event says; hashed with ``event_id`` null, as since the first release."""
+    canonical = orjson.dumps({**row, "event_id": None}, option=orjson.OPT_SORT_KEYS, default=_json_default)
     return "h:" + base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()[:18]).decode()
 
 
-def to_row(event: Event, local_zone: tzinfo) -> dict[str, Any]:
+def to_row(event: Event, local_zone: tzinfo) -> EventRow:
     """The stored form: UTC times, derived actor, the idempotency key, extras kept as a dict."""
-    data = event.__dict__
-    row: dict[str, Any] = {name: data[name] for name in KNOWN_FIELDS}
-    del row["timestamp"]
-    row["ts"] = _to_utc(event.timestamp, local_zone)
-    if event.appointment_at is not None:
-        row["appointment_at"] = _to_utc(event.appointment_at, local_zone)
-    if row["actor"] is None:
-        row["actor"] = _ACTOR_BY_EVENT.get(event.event, "system")
-    extras = event.__pydantic_extra__ or {}
-    row["extra"] = extras or None
-    if row["event_id"] is None:
-        row["event_id"] = _content_hash(row)
+    row = EventRow(
+        ts=_to_utc(event.timestamp, local_zone),
+        event=event.event,
+        user_id=event.user_id,
+        channel=event.channel,
+        actor=event.actor or _ACTOR_BY_EVENT.get(event.event, "system"),
+        event_id="",
+        crm_id=event.crm_id,
+        lead_id=event.lead_id,
+        phone=event.phone,
+        name=event.name,
+        manager_id=event.manager_id,
+        location=event.location,
+        scenario=event.scenario,
+        service=event.service,
+        intent=event.intent,
+        action=event.action,
+        reason=event.reason,
+        status=event.status,
+        currency=event.currency,
+        message=event.message,
+        assistant_response=event.assistant_response,
+        prompt=event.prompt,
+        confidence=event.confidence,
+        response_time_ms=event.response_time_ms,
+        amount=event.amount,
+        appointment_at=None if event.appointment_at is None else _to_utc(event.appointment_at, local_zone),
+        lat=event.lat,
+        lon=event.lon,
+        extra=event.__pydantic_extra__ or None,
+    )
+    row["event_id"] = event.event_id or _content_hash(row)
     return row
 
 

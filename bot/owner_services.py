@@ -14,12 +14,14 @@ from bot.daily_report import DailyReportJob
 from bot.delivery import DeliveryWorker
 from bot.email_delivery import EmailSender
 from bot.ingest_http import ServiceState
-from bot.report_render import render_report
+from bot.report_request import report_scope
 from bot.retention_job import RetentionJob
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.storage_alarm import StorageAlarm
 from bot.telegram_link import TelegramLink
+from reports.owner_report import OwnerReport, build_report
+from reports.periods import Period
 from storage.database import Database
 from storage.writer import EventWriter
 
@@ -49,7 +51,11 @@ def start_owner_services(
     send_email = EmailSender(settings.email) if settings.email.smtp_host else None
     delivery = DeliveryWorker(db, connected_bot, send_email=send_email)
     delivery.start()
-    daily = DailyReportJob(db, settings, render_report, delivery.wake)
+
+    async def morning_report(period: Period) -> OwnerReport:
+        return await build_report(db.sessions, report_scope(settings, period), with_charts=True)
+
+    daily = DailyReportJob(db, settings, morning_report, delivery.wake)
     alerts = AlertEngine(db, settings, delivery.wake)
     retention = RetentionJob(db, settings, writer.forget_identities)
     scheduler = build_scheduler(settings, daily, alerts=alerts.check, retention=retention.run)

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from reports.alerts import AlertSettings
+from storage.event_types import EventType
+
 CONFIG_ENV_VAR = "LEADTRAIL_CONFIG"
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -127,32 +130,6 @@ class EmailSettings(_Section):
         return value
 
 
-class AlertSettings(_Section):
-    """Thresholds of the alert rules (issue 5). Minimum samples keep a small salon's bot from crying wolf."""
-
-    check_minutes: int = Field(default=10, ge=1, le=1440)
-    conversion_drop: float = 0.30
-    min_clients: int = Field(default=20, ge=1)
-    p_value: float = 0.01
-    no_show_rise: float = Field(default=0.30, gt=0)
-    no_show_min_bookings: int = Field(default=20, ge=1)
-    slow_ai_min_answers: int = Field(default=20, ge=1)
-    slow_ai_over_sla_share: float = 0.10
-    silence_hours: float = Field(default=2.0, gt=0, le=168)
-    silence_min_days: int = Field(default=13, ge=1, le=14)
-    silence_p_value: float = 0.001
-    ingest_errors_per_hour: int = Field(default=10, ge=1)
-    cooldown_hours: float = Field(default=6.0, ge=0)
-
-    @field_validator("conversion_drop", "p_value", "slow_ai_over_sla_share", "silence_p_value")
-    @classmethod
-    def _share(cls, value: float) -> float:
-        # "30" meant as percent would silently disable the rule; say how to write it instead.
-        if not 0 < value < 1:
-            raise ValueError("must be a share between 0 and 1 (0.3 means 30%)")
-        return value
-
-
 class RetentionSettings(_Section):
     """Anonymisation of old events (152-FZ). The secret is checked where it is used: nothing else needs it."""
 
@@ -182,7 +159,7 @@ class Bitrix24Settings(_Section):
 
     webhook_url: SecretStr | None = None
     application_token: SecretStr | None = None
-    create_lead_on: list[str] = Field(default_factory=lambda: ["lead_created"])
+    create_lead_on: list[str] = Field(default_factory=lambda: [EventType.LEAD_CREATED.value])
     source_id: str = "OTHER"
     requests_per_second: float = Field(default=2.0, gt=0, le=50)
     batch_size: int = Field(default=50, ge=1, le=50)

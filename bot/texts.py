@@ -5,8 +5,10 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from storage.event_types import EventType
+
 if TYPE_CHECKING:
-    from bot.settings import AlertSettings
+    from reports.alerts import AlertSettings
 
 START = (
     "👋 <b>LeadTrail</b> — журнал всего, что ваш ИИ-ассистент делает с клиентами.\n\n"
@@ -44,17 +46,17 @@ COMMANDS = {
     "start": "О боте",
 }
 
-EVENT_LABELS = {
-    "message_received": "💬 Сообщение клиента",
-    "assistant_response": "🤖 Ответ ассистента",
-    "lead_created": "📝 Заявка",
-    "appointment_booked": "📅 Запись",
-    "payment_status": "💳 Оплата",
-    "no_show": "🚫 Неявка",
-    "refusal": "↩️ Отказ",
-    "manager_message": "👩‍💼 Сообщение менеджера",
-    "appointment_cancelled": "❌ Отмена записи",
-    "crm_lead_linked": "🔗 Заявка в CRM",
+EVENT_LABELS: dict[str, str] = {
+    EventType.MESSAGE_RECEIVED: "💬 Сообщение клиента",
+    EventType.ASSISTANT_RESPONSE: "🤖 Ответ ассистента",
+    EventType.LEAD_CREATED: "📝 Заявка",
+    EventType.APPOINTMENT_BOOKED: "📅 Запись",
+    EventType.PAYMENT_STATUS: "💳 Оплата",
+    EventType.NO_SHOW: "🚫 Неявка",
+    EventType.REFUSAL: "↩️ Отказ",
+    EventType.MANAGER_MESSAGE: "👩‍💼 Сообщение менеджера",
+    EventType.APPOINTMENT_CANCELLED: "❌ Отмена записи",
+    EventType.CRM_LEAD_LINKED: "🔗 Заявка в CRM",
 }
 
 

@@ -11,27 +11,56 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
-from bot.settings import AlertSettings
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from reports import alert_texts as texts
-from reports.metrics import ratio
 from reports.quantiles import percentile, share_over
+from storage.alert_inputs import (
+    CONVERSION_HISTORY_DAYS,
+    NO_SHOW_HISTORY_DAYS,
+    NO_SHOW_RECENT_DAYS,
+    AlertInputs,
+    AnswerTimes,
+    ChannelTraffic,
+    Proportion,
+    RateComparison,
+    Rejections,
+)
 
 CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI = "conversion_drop", "no_show_spike", "slow_ai"
 SOURCE_SILENT, INGEST_ERRORS = "source_silent", "ingest_errors"
 RULES = (CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI, SOURCE_SILENT, INGEST_ERRORS)
 
-# The windows each rule compares; storage.alert_queries gathers exactly these.
-CONVERSION_HISTORY_DAYS = 14
-NO_SHOW_RECENT_DAYS = 7
-NO_SHOW_HISTORY_DAYS = 28
-ANSWER_WINDOW = timedelta(hours=1)
-SILENCE_HISTORY_DAYS = 14
-# source_silent's scope for all channels together, where a whole assistant down shows first (a real
-# channel is never "", events require one).
-ALL_CHANNELS = ""
-INGEST_WINDOW = timedelta(hours=1)
+
+class AlertSettings(BaseModel):
+    """``[alerts]``: the rules' thresholds. Minimum samples keep a small salon's bot from crying wolf."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check_minutes: int = Field(default=10, ge=1, le=1440)
+    conversion_drop: float = 0.30
+    min_clients: int = Field(default=20, ge=1)
+    p_value: float = 0.01
+    no_show_rise: float = Field(default=0.30, gt=0)
+    no_show_min_bookings: int = Field(default=20, ge=1)
+    slow_ai_min_answers: int = Field(default=20, ge=1)
+    slow_ai_over_sla_share: float = 0.10
+    silence_hours: float = Field(default=2.0, gt=0, le=168)
+    silence_min_days: int = Field(default=13, ge=1, le=14)
+    silence_p_value: float = 0.001
+    ingest_errors_per_hour: int = Field(default=10, ge=1)
+    cooldown_hours: float = Field(default=6.0, ge=0)
+
+    @field_validator("conversion_drop", "p_value", "slow_ai_over_sla_share", "silence_p_value")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        # "30" meant as percent would silently disable the rule; say how to write it instead.
+        if not 0 < value < 1:
+            raise ValueError("must be a share between 0 and 1 (0.3 means 30%)")
+        return value
+
 
 Numbers = dict[str, float | int]
 
@@ -56,81 +85,6 @@ class AlertVerdict:
     since: datetime | None
     text: str
     check: str
-
-
-@dataclass(frozen=True, slots=True)
-class Proportion:
-    """``hits`` out of ``total``: clients with a lead out of clients who wrote, no-shows out of bookings."""
-
-    hits: int
-    total: int
-
-    @property
-    def rate(self) -> float | None:
-        return ratio(self.hits, self.total)
-
-
-@dataclass(frozen=True, slots=True)
-class RateComparison:
-    """A recent window against the history before it; ``since`` is where the recent window starts."""
-
-    recent: Proportion
-    baseline: Proportion
-    since: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerTimes:
-    """Seconds per AI answer of the last hour (the report's definition), from ``since`` on."""
-
-    seconds: tuple[float, ...]
-    since: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelTraffic:
-    """A channel's (or, as ``ALL_CHANNELS``, all channels') last event, and the clients it had in the same
-    local hours as its current quiet stretch on each of the days before the quiet began, newest first.
-
-    The stretch runs from the last event (or from ``silence_hours`` ago when the channel spoke since) to
-    now, at most a day.
-    """
-
-    channel: str
-    last_event_at: datetime
-    clients_per_day: tuple[int, ...]
-
-    @property
-    def active_days(self) -> int:
-        return sum(1 for clients in self.clients_per_day if clients)
-
-    @property
-    def usual_clients(self) -> float:
-        return sum(self.clients_per_day) / len(self.clients_per_day) if self.clients_per_day else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Rejections:
-    """Payloads quarantined since ``since``; the latest one's source and reason hint at the cause."""
-
-    count: int
-    since: datetime
-    first_at: datetime | None = None
-    latest_source: str | None = None
-    latest_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class AlertInputs:
-    """Everything the rules need at ``now``; ``zone`` is where times in the texts are shown."""
-
-    now: datetime
-    zone: tzinfo
-    conversion: RateComparison
-    no_shows: RateComparison
-    answers: AnswerTimes
-    channels: tuple[ChannelTraffic, ...]
-    rejections: Rejections
 
 
 def lower_rate_p_value(lower: Proportion, higher: Proportion) -> float | None:

@@ -9,15 +9,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 
+from reports.metrics import Report
 from reports.quantiles import percentile
-
-WEEKDAYS = 7
-HOURS = 24
-
-# A grid of counts: WEEKDAYS rows (Monday first) of HOURS columns (local hour 0..23).
-WeekHourGrid = tuple[tuple[int, ...], ...]
+from storage.aggregates import HOURS, WEEKDAYS, DayCounts, WeekHourGrid
+from storage.local_time import local_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +30,8 @@ class ChartPeriod:
         cls, start_utc: datetime, end_utc: datetime, zone: tzinfo, location: str | None = None
     ) -> ChartPeriod:
         """The local days of ``[start_utc, end_utc)``; the end is exclusive, as in every report."""
-        if start_utc.tzinfo is None or end_utc.tzinfo is None:
-            raise ValueError("period bounds must be aware datetimes")
-        first = start_utc.astimezone(zone).date()
-        last = (end_utc - timedelta(microseconds=1)).astimezone(zone).date()
-        return cls(first, max(first, last), location)
-
-    def days(self) -> list[date]:
-        return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
+        days = local_days(start_utc, end_utc, zone)
+        return cls(days[0], days[-1], location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,25 +45,15 @@ class FunnelData:
     paid: int
     no_shows: int
 
+    @classmethod
+    def from_report(cls, period: ChartPeriod, report: Report) -> FunnelData:
+        return cls(
+            period, report.clients, report.leads, report.bookings, report.payments_paid, report.no_shows
+        )
+
     @property
     def is_empty(self) -> bool:
         return not (self.clients or self.leads or self.bookings or self.paid or self.no_shows)
-
-
-@dataclass(frozen=True, slots=True)
-class DayCounts:
-    """One local day: who wrote, what they produced, and how many writers also left a lead that day."""
-
-    day: date
-    clients: int
-    leads: int
-    bookings: int
-    clients_with_lead: int
-
-    @property
-    def conversion(self) -> float | None:
-        """Dialog → lead conversion of the day; None when nobody wrote (a gap, not a zero)."""
-        return self.clients_with_lead / self.clients if self.clients else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,31 +126,3 @@ class WeekHourHeatmap:
     @property
     def is_empty(self) -> bool:
         return not any(any(row) for row in (*self.demand, *self.refusals))
-
-
-def empty_grid() -> list[list[int]]:
-    return [[0] * HOURS for _ in range(WEEKDAYS)]
-
-
-def freeze_grid(grid: list[list[int]]) -> WeekHourGrid:
-    return tuple(tuple(row) for row in grid)
-
-
-@dataclass(frozen=True, slots=True)
-class JourneyEvent:
-    """One event of a client's history: local time, event type, and a short detail such as a reason."""
-
-    at: datetime
-    event: str
-    detail: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClientJourney:
-    client_id: int
-    name: str | None
-    events: tuple[JourneyEvent, ...]
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.events

@@ -19,16 +19,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from reports.chart_data import (
-    HOURS,
-    ChartPeriod,
-    ClientJourney,
-    DailyTrend,
-    FunnelData,
-    LatencyDistribution,
-    WeekHourGrid,
-    WeekHourHeatmap,
-)
+from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
+from storage.aggregates import HOURS, ClientJourney, WeekHourGrid
+from storage.event_types import EventType
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -64,13 +57,13 @@ TICK_SIZE = 13
 _LABEL: dict[str, Any] = {"fontsize": 12, "color": INK, **PLAIN}  # cell labels of the heatmap
 
 JOURNEY_LANES: tuple[tuple[str, str, str, str], ...] = (
-    ("message_received", "сообщение", BLUE, "o"),
-    ("assistant_response", "ответ ИИ", TEAL, "s"),
-    ("lead_created", "заявка", GOLD, "D"),
-    ("appointment_booked", "запись", GREEN, "^"),
-    ("payment_status", "оплата", PURPLE, "h"),
-    ("no_show", "неявка", RED, "X"),
-    ("refusal", "отказ", DARK_RED, "v"),
+    (EventType.MESSAGE_RECEIVED, "сообщение", BLUE, "o"),
+    (EventType.ASSISTANT_RESPONSE, "ответ ИИ", TEAL, "s"),
+    (EventType.LEAD_CREATED, "заявка", GOLD, "D"),
+    (EventType.APPOINTMENT_BOOKED, "запись", GREEN, "^"),
+    (EventType.PAYMENT_STATUS, "оплата", PURPLE, "h"),
+    (EventType.NO_SHOW, "неявка", RED, "X"),
+    (EventType.REFUSAL, "отказ", DARK_RED, "v"),
 )
 OTHER_LANE = ("", "другое", GREY, "P")
 

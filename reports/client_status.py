@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from storage.event_types import PAID, EventType
+
 
 class Outcome(Protocol):
     event: str
@@ -26,12 +28,12 @@ class Stage(StrEnum):
     CANCELLED = "cancelled"
 
 
-_STAGE_BY_EVENT = {
-    "lead_created": Stage.LEAD,
-    "appointment_booked": Stage.BOOKED,
-    "no_show": Stage.NO_SHOW,
-    "refusal": Stage.REFUSED,
-    "appointment_cancelled": Stage.CANCELLED,
+_STAGE_BY_EVENT: dict[str, Stage] = {
+    EventType.LEAD_CREATED: Stage.LEAD,
+    EventType.APPOINTMENT_BOOKED: Stage.BOOKED,
+    EventType.NO_SHOW: Stage.NO_SHOW,
+    EventType.REFUSAL: Stage.REFUSED,
+    EventType.APPOINTMENT_CANCELLED: Stage.CANCELLED,
 }
 
 
@@ -48,8 +50,8 @@ def client_status(outcomes: Sequence[Outcome]) -> ClientStatus:
     stage, reason = Stage.DIALOG, None
     total_paid, payments = 0.0, 0
     for outcome in outcomes:
-        if outcome.event == "payment_status":
-            if outcome.status == "paid":
+        if outcome.event == EventType.PAYMENT_STATUS:
+            if outcome.status == PAID:
                 stage, reason = Stage.PAID, None
                 total_paid += outcome.amount or 0.0
                 payments += 1

@@ -8,24 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import tzinfo
-from functools import partial
 from typing import Any
 
 from reports.periods import Period
 from reports.quantiles import percentile, share_over
-from storage.reads import SessionSource, gather_reads
-from storage.report_queries import (
-    ANSWER,
-    BOOKING,
-    LEAD,
-    MESSAGE,
-    NO_SHOW,
-    REFUSAL,
-    Breakdown,
-    PeriodAggregates,
-    load_period_aggregates,
-)
+from storage.aggregates import Breakdown, PeriodAggregates
+from storage.event_types import EventType
 
 TOP_LIMIT = 10
 # by_location's key for events without a location, like the channel's default "unknown".
@@ -65,6 +53,8 @@ class Report:
     refusal_reasons: list[tuple[str, int]]
     location: str | None = None
     previous: Report | None = field(default=None, compare=False)
+    # Whether any event of the period named a location: by_location is shown when either period's did.
+    locations_seen: bool = field(default=False, compare=False, repr=False)
     # Every answer time behind ai_response_seconds (derived ones included), for the answer-time chart.
     answer_seconds: tuple[float, ...] = field(default=(), compare=False, repr=False)
 
@@ -118,39 +108,25 @@ def top(counts: Mapping[str, int], limit: int = TOP_LIMIT) -> list[tuple[str, in
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
-def has_locations(raw: PeriodAggregates) -> bool:
-    return any(name is not None for name in raw.funnel.by_location)
-
-
 def compute_period(
-    period: Period,
-    raw: PeriodAggregates,
-    *,
-    sla_seconds: float,
-    with_locations: bool,
-    location: str | None = None,
+    period: Period, raw: PeriodAggregates, *, sla_seconds: float, location: str | None = None
 ) -> Report:
-    """One period's metrics from its aggregates; ``with_locations`` decides whether by_location is shown."""
+    """One period's metrics from its aggregates; ``compute_report`` sets it beside the previous one."""
     count = raw.event_counts.get
     funnel = raw.funnel
-    bookings = count(BOOKING, 0)
-    no_shows = count(NO_SHOW, 0)
+    bookings = count(EventType.APPOINTMENT_BOOKED, 0)
+    no_shows = count(EventType.NO_SHOW, 0)
     latencies = sorted(raw.response_seconds)  # stored in order already: a linear pass, as in percentile()
     hours = [seconds / 3600 for seconds in raw.first_message_to_booking_seconds]
-    by_location = (
-        {NO_LOCATION if name is None else name: counts for name, counts in funnel.by_location.items()}
-        if with_locations
-        else None
-    )
     return Report(
         period=period,
         clients=funnel.clients,
-        messages=count(MESSAGE, 0),
-        ai_responses=count(ANSWER, 0),
-        leads=count(LEAD, 0),
+        messages=count(EventType.MESSAGE_RECEIVED, 0),
+        ai_responses=count(EventType.ASSISTANT_RESPONSE, 0),
+        leads=count(EventType.LEAD_CREATED, 0),
         bookings=bookings,
         no_shows=no_shows,
-        refusals=count(REFUSAL, 0),
+        refusals=count(EventType.REFUSAL, 0),
         payments_paid=raw.payments_paid,
         revenue=raw.revenue,
         conversion_dialog_to_lead=ratio(funnel.users_with_message_and_lead, funnel.clients),
@@ -164,51 +140,19 @@ def compute_period(
         first_message_to_booking_hours_median=percentile(hours, 50),
         repeat_booking_share=ratio(raw.repeat_bookings, bookings),
         by_channel=dict(funnel.by_channel),
-        by_location=by_location,
+        by_location={
+            NO_LOCATION if name is None else name: counts for name, counts in funnel.by_location.items()
+        },
         top_intents=top(raw.intents),
         refusal_reasons=top(raw.refusal_reasons),
         location=location,
         answer_seconds=tuple(latencies),
+        locations_seen=any(name is not None for name in funnel.by_location),
     )
 
 
-def compute_report(
-    period: Period,
-    current: PeriodAggregates,
-    previous: PeriodAggregates,
-    *,
-    sla_seconds: float,
-    location: str | None = None,
-) -> Report:
+def compute_report(current: Report, previous: Report) -> Report:
     """The period with its previous one; by_location appears in both when either period has locations."""
-    with_locations = has_locations(current) or has_locations(previous)
-    before = compute_period(
-        period.previous(), previous, sla_seconds=sla_seconds, with_locations=with_locations, location=location
-    )
-    now = compute_period(
-        period, current, sla_seconds=sla_seconds, with_locations=with_locations, location=location
-    )
-    return replace(now, previous=before)
-
-
-async def load_report(
-    source: SessionSource,
-    period: Period,
-    zone: tzinfo,
-    *,
-    sla_seconds: float,
-    location: str | None = None,
-) -> Report:
-    """The one way the bot, the CLI and the scheduler get a report: two periods of SQL, then the math.
-
-    Given a session factory, the two periods run side by side, each on a connection of its own; given a
-    session, one after the other in it.
-    """
-    current, previous = await gather_reads(
-        source,
-        [
-            partial(load_period_aggregates, bounds=period.utc_bounds(zone), location=location),
-            partial(load_period_aggregates, bounds=period.previous().utc_bounds(zone), location=location),
-        ],
-    )
-    return compute_report(period, current, previous, sla_seconds=sla_seconds, location=location)
+    if not (current.locations_seen or previous.locations_seen):
+        current, previous = replace(current, by_location=None), replace(previous, by_location=None)
+    return replace(current, previous=previous)

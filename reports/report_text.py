@@ -13,6 +13,7 @@ from datetime import date
 
 from bot.formatting import NBSP, format_decimal, format_int
 from reports.metrics import Report
+from reports.periods import Period
 
 TELEGRAM_LIMIT = 4096
 TOP_REASONS = 5
@@ -157,8 +158,8 @@ def _refusal_reasons(report: Report) -> list[str]:
     return lines
 
 
-def render_report_text(report: Report, *, sla_seconds: float, as_html: bool = True) -> str:
-    """The summary with changes against ``report.previous``; plain text for the terminal when not HTML."""
+def render_report_text(report: Report, *, sla_seconds: float) -> str:
+    """The summary (HTML) with changes against ``report.previous``."""
     before = report.previous
     if before is None:
         raise ValueError("the report text compares with the previous period; compute it with compute_report")
@@ -169,5 +170,16 @@ def render_report_text(report: Report, *, sla_seconds: float, as_html: bool = Tr
         *_speed(report, before, sla_seconds),
         *_refusal_reasons(report),
     ]
-    text = "\n".join(lines)
-    return text if as_html else html.unescape(_TAG.sub("", text))
+    return "\n".join(lines)
+
+
+def plain_text(html_text: str) -> str:
+    """A message's HTML as the terminal shows it: tags dropped, entities back to characters."""
+    return html.unescape(_TAG.sub("", html_text))
+
+
+def report_subject(period: Period) -> str:
+    """The e-mail subject of a report."""
+    if period.days == 1:
+        return f"LeadTrail: отчёт за {period.start_local:%d.%m.%Y}"
+    return f"LeadTrail: отчёт за {period.start_local:%d.%m.%Y}–{period.end_local:%d.%m.%Y}"

@@ -17,8 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import Subquery
 
-from bot.settings import Settings
-from reports.alerts import (
+from storage.alert_inputs import (
     ALL_CHANNELS,
     ANSWER_WINDOW,
     CONVERSION_HISTORY_DAYS,
@@ -33,23 +32,22 @@ from reports.alerts import (
     RateComparison,
     Rejections,
 )
+from storage.event_types import EventType
 from storage.models import QuarantinedPayload, StoredEvent
-from storage.report_queries import (
-    ANSWER,
-    BOOKING,
-    LEAD,
-    MESSAGE,
-    NO_SHOW,
-    PAYMENT,
-    REFUSAL,
-    load_period_aggregates,
-    one_if,
-)
+from storage.report_queries import load_period_aggregates, one_if
 
 # A channel quiet for longer is taken as closed, not down: its verdict goes away.
 SILENCE_FORGET_DAYS = 30
 # What a working assistant and its CRM send; custom events (a manager's message) do not prove it is alive.
-TRAFFIC_EVENTS = (MESSAGE, ANSWER, LEAD, BOOKING, PAYMENT, NO_SHOW, REFUSAL)
+TRAFFIC_EVENTS = (
+    EventType.MESSAGE_RECEIVED,
+    EventType.ASSISTANT_RESPONSE,
+    EventType.LEAD_CREATED,
+    EventType.APPOINTMENT_BOOKED,
+    EventType.PAYMENT_STATUS,
+    EventType.NO_SHOW,
+    EventType.REFUSAL,
+)
 
 events = StoredEvent.__table__
 
@@ -98,12 +96,14 @@ async def _conversion(session: AsyncSession, now: datetime, zone: tzinfo) -> Rat
     14 days together one client's several visits would count once, and conversion would look higher.
     """
     windows = _day_windows(now, range(CONVERSION_HISTORY_DAYS + 2), zone)
-    tagged = _tagged(windows, (MESSAGE, LEAD), events.c.user_id, events.c.event)
+    tagged = _tagged(
+        windows, (EventType.MESSAGE_RECEIVED, EventType.LEAD_CREATED), events.c.user_id, events.c.event
+    )
     per_user = (
         select(
             tagged.c.window,
-            func.max(one_if(tagged.c.event == MESSAGE)).label("wrote"),
-            func.max(one_if(tagged.c.event == LEAD)).label("led"),
+            func.max(one_if(tagged.c.event == EventType.MESSAGE_RECEIVED)).label("wrote"),
+            func.max(one_if(tagged.c.event == EventType.LEAD_CREATED)).label("led"),
         )
         .group_by(tagged.c.window, tagged.c.user_id)
         .subquery("per_user")
@@ -123,14 +123,17 @@ async def _conversion(session: AsyncSession, now: datetime, zone: tzinfo) -> Rat
 
 async def _no_shows(session: AsyncSession, now: datetime, zone: tzinfo) -> RateComparison:
     windows = _day_windows(now, (0, NO_SHOW_RECENT_DAYS, NO_SHOW_RECENT_DAYS + NO_SHOW_HISTORY_DAYS), zone)
-    tagged = _tagged(windows, (BOOKING, NO_SHOW), events.c.event)
+    tagged = _tagged(windows, (EventType.APPOINTMENT_BOOKED, EventType.NO_SHOW), events.c.event)
     statement = select(tagged.c.window, tagged.c.event, func.count()).group_by(
         tagged.c.window, tagged.c.event
     )
     counts = {
         (int(window), str(name)): int(count) for window, name, count in await session.execute(statement)
     }
-    recent, history = (Proportion(counts.get((w, NO_SHOW), 0), counts.get((w, BOOKING), 0)) for w in (0, 1))
+    recent, history = (
+        Proportion(counts.get((w, EventType.NO_SHOW), 0), counts.get((w, EventType.APPOINTMENT_BOOKED), 0))
+        for w in (0, 1)
+    )
     return RateComparison(recent, history, since=windows[0][0])
 
 
@@ -210,18 +213,19 @@ async def _rejections(session: AsyncSession, now: datetime) -> Rejections:
     return Rejections(int(count), since, first_at, latest.source, reason)
 
 
-async def gather_inputs(session: AsyncSession, now: datetime, settings: Settings) -> AlertInputs:
-    """Every rule's inputs at ``now`` (aware), read in one session."""
+async def gather_inputs(
+    session: AsyncSession, now: datetime, zone: tzinfo, *, silence_hours: float
+) -> AlertInputs:
+    """Every rule's inputs at ``now`` (aware), read in one session; ``zone`` makes the local days."""
     if now.tzinfo is None:
         raise ValueError("gather_inputs needs an aware moment; read naive input in the configured zone first")
     now = now.astimezone(UTC)
-    zone = settings.tz
     return AlertInputs(
         now=now,
         zone=zone,
         conversion=await _conversion(session, now, zone),
         no_shows=await _no_shows(session, now, zone),
         answers=await _answer_times(session, now),
-        channels=await _channels(session, now, zone, settings.alerts.silence_hours),
+        channels=await _channels(session, now, zone, silence_hours),
         rejections=await _rejections(session, now),
     )

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from storage.clients import ClientResolver
 from storage.database import StorageUnavailable
 from storage.event_insert import insert_events
+from storage.event_row import EventRow
 from storage.models import QuarantinedPayload
 
 QUARANTINE_PAYLOAD_LIMIT = 64 * 1024
@@ -59,7 +60,7 @@ class BatchStore:
     def store(
         self,
         conn: Connection,
-        rows: list[dict[str, Any]],
+        rows: list[EventRow],
         rejected: list[Rejected],
         now: datetime,
         quarantine_max_rows: int,

@@ -10,11 +10,11 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 
+from storage.event_row import EventRow
 from storage.models import Client, ClientIdentity, StoredEvent
 from storage.phones import normalize_phone
 from storage.upsert import insert_ignoring_conflicts
@@ -24,13 +24,13 @@ IDENTITY_KINDS = ("user", "crm", "lead", "phone")
 _LOOKUP_CHUNK = 500
 
 
-def identities_of(row: dict[str, Any]) -> list[Identity]:
+def identities_of(row: EventRow) -> list[Identity]:
     keys: list[Identity] = [("user", row["user_id"])]
-    if row.get("crm_id"):
-        keys.append(("crm", row["crm_id"]))
-    if row.get("lead_id"):
-        keys.append(("lead", row["lead_id"]))
-    if row.get("phone") and (phone := normalize_phone(row["phone"])):
+    if crm_id := row["crm_id"]:
+        keys.append(("crm", crm_id))
+    if lead_id := row["lead_id"]:
+        keys.append(("lead", lead_id))
+    if (raw_phone := row["phone"]) and (phone := normalize_phone(raw_phone)):
         keys.append(("phone", phone))
     return keys
 
@@ -144,19 +144,20 @@ class ClientResolver:
                     self._remember((kind, value), client_id)
         return found
 
-    def _resolve_from_cache(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _resolve_from_cache(self, rows: list[EventRow]) -> list[EventRow]:
         """Rows whose ids are all known and name one client are settled here; the rest are returned."""
         unsettled = []
         cache = self._cache
         for row in rows:
             client_ids = {cache.get(key) for key in identities_of(row)}
-            if len(client_ids) == 1 and None not in client_ids:
-                row["client_id"] = client_ids.pop()
+            known = client_ids.pop() if len(client_ids) == 1 else None
+            if known is not None:
+                row["client_id"] = known
             else:
                 unsettled.append(row)
         return unsettled
 
-    def resolve(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    def resolve(self, conn: Connection, rows: list[EventRow], now: datetime) -> None:
         """Set ``client_id`` on every row, creating, linking and merging clients as the rows reveal."""
         unsettled = self._resolve_from_cache(rows)
         if unsettled:
@@ -170,9 +171,7 @@ class ClientResolver:
                         row["client_id"] = _survivor(merged, row["client_id"])
         self._update_names(conn, rows)
 
-    def _resolve_unsettled(
-        self, conn: Connection, rows: list[dict[str, Any]], now: datetime
-    ) -> dict[int, int]:
+    def _resolve_unsettled(self, conn: Connection, rows: list[EventRow], now: datetime) -> dict[int, int]:
         """Union-find over the rows' ids; returns the clients merged away, each mapped to its survivor."""
         groups = _Groups()
         row_keys = [identities_of(row) for row in rows]
@@ -231,11 +230,11 @@ class ClientResolver:
         conn.execute(delete(Client).where(Client.id.in_(others)))
         self.forget()
 
-    def _update_names(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _update_names(self, conn: Connection, rows: list[EventRow]) -> None:
         latest: dict[int, str] = {}
         for row in rows:
-            if row.get("name"):
-                latest[row["client_id"]] = row["name"]
+            if name := row["name"]:
+                latest[row["client_id"]] = name
         changed = {cid: name for cid, name in latest.items() if self._names.get(cid) != name}
         for client_id, name in changed.items():
             conn.execute(

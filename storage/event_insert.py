@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from storage.event_row import EventRow
 from storage.models import DERIVED_EVENT_COLUMNS, RECEIVED_EVENT_COLUMNS, StoredEvent, sqlite_datetime
 from storage.report_columns import (
     CARRIERS,
@@ -45,7 +46,7 @@ _DATETIME_POSITIONS = [EVENT_COLUMNS.index(name) for name in ("ts", "received_at
 _EXTRA_POSITION = EVENT_COLUMNS.index("extra")
 
 
-def sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
+def sqlite_values(row: EventRow) -> tuple[Any, ...]:
     values = list(_row_values(row))
     for position in _DATETIME_POSITIONS:
         moment: datetime | None = values[position]
@@ -56,7 +57,7 @@ def sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+def _insert_sqlite(conn: Connection, rows: list[EventRow]) -> set[str]:
     # Driver SQL: building and caching the select cost more than SQLite's look-up at the index's end.
     last_id = conn.exec_driver_sql("SELECT max(id) FROM events").scalar_one() or 0
     in_order = sorted(rows, key=insert_order)  # each row's look-backs see the batch's earlier rows
@@ -71,7 +72,7 @@ def _insert_sqlite(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     return inserted
 
 
-def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+def _insert_postgres(conn: Connection, rows: list[EventRow]) -> set[str]:
     lock_histories(conn, rows)
     statement = insert_ignoring_conflicts(conn, StoredEvent, ["event_id"]).returning(
         StoredEvent.id, StoredEvent.event_id
@@ -90,7 +91,7 @@ def _insert_postgres(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     return set(ids)
 
 
-def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+def insert_events(conn: Connection, rows: list[EventRow]) -> set[str]:
     """Call with every row's ``client_id`` set, in the transaction that stores them."""
     if conn.dialect.name == "sqlite":
         return _insert_sqlite(conn, rows)

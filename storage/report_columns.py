@@ -33,13 +33,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storage.clients import HISTORY_LOCKS, lock_identities
+from storage.event_row import EventRow
+from storage.event_types import EventType
 from storage.models import DERIVED_EVENT_COLUMNS, sqlite_datetime
 
-MESSAGE, ANSWER, BOOKING = "message_received", "assistant_response", "appointment_booked"
 # Events whose arrival can change an answer's or a booking's values: its own, or later rows' too.
-HISTORY_EVENTS = frozenset({MESSAGE, ANSWER, BOOKING})
-CHANGES_OTHERS = frozenset({MESSAGE, BOOKING})
-CARRIERS = frozenset({ANSWER, BOOKING})  # the rows that carry the values
+HISTORY_EVENTS = frozenset(
+    {EventType.MESSAGE_RECEIVED, EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED}
+)
+CHANGES_OTHERS = frozenset({EventType.MESSAGE_RECEIVED, EventType.APPOINTMENT_BOOKED})
+# The rows that carry the values.
+CARRIERS = frozenset({EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED})
 MAX_ID = 2**63 - 1
 
 
@@ -53,11 +57,11 @@ def _lookbacks(client_id: str, user_id: str, ts: str) -> tuple[str, str, str]:
         f"FROM events AS earlier WHERE earlier.client_id = {client_id} AND earlier.user_id = {user_id}"
         " AND earlier.event = '{event}' AND earlier.ts {op} " + ts
     )
-    messages_until_row = earlier.format(event=MESSAGE, op="<=")
+    messages_until_row = earlier.format(event=EventType.MESSAGE_RECEIVED, op="<=")
     return (
         f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1)",
         f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts ASC LIMIT 1)",
-        f"EXISTS (SELECT 1 {earlier.format(event=BOOKING, op='<')})",
+        f"EXISTS (SELECT 1 {earlier.format(event=EventType.APPOINTMENT_BOOKED, op='<')})",
     )
 
 
@@ -66,9 +70,9 @@ def _carried(event: str, lookbacks: tuple[str, str, str]) -> list[str]:
     a booking the other two, any other event none."""
     latest_message, first_message, booked_before = lookbacks
     return [
-        f"CASE WHEN {event} = '{ANSWER}' THEN {latest_message} END",
-        f"CASE WHEN {event} = '{BOOKING}' THEN {first_message} END",
-        f"CASE WHEN {event} = '{BOOKING}' THEN {booked_before} END",
+        f"CASE WHEN {event} = '{EventType.ASSISTANT_RESPONSE}' THEN {latest_message} END",
+        f"CASE WHEN {event} = '{EventType.APPOINTMENT_BOOKED}' THEN {first_message} END",
+        f"CASE WHEN {event} = '{EventType.APPOINTMENT_BOOKED}' THEN {booked_before} END",
     ]
 
 
@@ -91,7 +95,8 @@ def _recompute_sql(differs: str) -> str:
         + ", ".join(f"{column} = {value}" for column, value in pairs)
         + " WHERE events.client_id = :of_client AND events.ts >= :since"
         # Not IN (…): the same text serves both drivers' executemany.
-        + f" AND (events.event = '{ANSWER}' OR events.event = '{BOOKING}')"
+        + f" AND (events.event = '{EventType.ASSISTANT_RESPONSE}'"
+        + f" OR events.event = '{EventType.APPOINTMENT_BOOKED}')"
         + " AND events.user_id = :of_user AND events.id <= :up_to_id"
         + " AND ("
         + " OR ".join(f"events.{column} {differs} ({value})" for column, value in pairs)
@@ -104,14 +109,12 @@ _RECOMPUTE_SQLITE = _recompute_sql("IS NOT")
 _RECOMPUTE_POSTGRES = _recompute_sql("IS DISTINCT FROM")
 
 
-def insert_order(row: dict[str, Any]) -> tuple[datetime, bool]:
+def insert_order(row: EventRow) -> tuple[datetime, bool]:
     """Time order, a message first among events of one moment (an answer at the same moment replies to it)."""
-    return row["ts"], row["event"] != MESSAGE
+    return row["ts"], row["event"] != EventType.MESSAGE_RECEIVED
 
 
-def _earliest_per_user(
-    rows: Iterable[dict[str, Any]], kinds: frozenset[str]
-) -> dict[tuple[int, str], datetime]:
+def _earliest_per_user(rows: Iterable[EventRow], kinds: frozenset[str]) -> dict[tuple[int, str], datetime]:
     earliest: dict[tuple[int, str], datetime] = {}
     for row in rows:
         if row["event"] in kinds:
@@ -121,7 +124,7 @@ def _earliest_per_user(
     return earliest
 
 
-def lock_histories(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+def lock_histories(conn: Connection, rows: Iterable[EventRow]) -> None:
     """PostgreSQL, before the rows' values are looked up: several processes must not each miss the other's
     new events of one user. Whoever comes second waits here, then sees the first one's rows (READ
     COMMITTED). A lock space of its own, taken after the identity locks."""
@@ -137,7 +140,7 @@ _POSTGRES_STORED_LOOKBACKS = text(
 )
 
 
-def with_lookbacks(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_lookbacks(conn: Connection, rows: list[EventRow]) -> list[dict[str, Any]]:
     """PostgreSQL: the rows in insert order, each answer and booking with its three values, for one
     multi-row INSERT (whose rows do not see each other): what the stored history gives, looked up in
     one statement, combined with what the batch's own earlier rows give."""
@@ -165,16 +168,16 @@ def with_lookbacks(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[st
         values = dict.fromkeys(DERIVED_EVENT_COLUMNS)
         if event in CARRIERS:
             stored_latest, stored_first, booked_before = found[id(row)]
-            if event == ANSWER:
+            if event == EventType.ASSISTANT_RESPONSE:
                 values["reply_to_ts"] = _latest(stored_latest, latest.get(user))
             else:
                 values["first_message_ts"] = _earliest(stored_first, first.get(user))
                 earlier = first_booking.get(user)
                 values["repeat_booking"] = bool(booked_before) or (earlier is not None and earlier < moment)
-        if event == MESSAGE:
+        if event == EventType.MESSAGE_RECEIVED:
             latest[user] = moment
             first.setdefault(user, moment)
-        elif event == BOOKING:
+        elif event == EventType.APPOINTMENT_BOOKED:
             first_booking.setdefault(user, moment)
         result.append({**row, **values})
     return result
@@ -189,7 +192,7 @@ def _earliest(*moments: datetime | None) -> datetime | None:
 
 
 def update_report_columns(
-    conn: Connection, new_rows: Iterable[dict[str, Any]], *, up_to_id: int | None = None
+    conn: Connection, new_rows: Iterable[EventRow], *, up_to_id: int | None = None
 ) -> None:
     """After the insert of ``new_rows`` (``client_id`` set), in its transaction: the rows it changes.
 

@@ -37,54 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import FromClause
 
+from storage.aggregates import Breakdown, Funnel, PeriodAggregates
+from storage.event_types import PAID, EventType
 from storage.models import StoredEvent
 
-MESSAGE, ANSWER, LEAD = "message_received", "assistant_response", "lead_created"
-BOOKING, PAYMENT, NO_SHOW, REFUSAL = "appointment_booked", "payment_status", "no_show", "refusal"
 UNKNOWN_REASON = "unknown"
 REPORT_WORK_MEM = "64MB"  # PostgreSQL, for the report's transactions only
 
 events = StoredEvent.__table__
-
-
-@dataclass(frozen=True, slots=True)
-class Breakdown:
-    """One channel's or location's share: clients who wrote, leads and bookings."""
-
-    clients: int
-    leads: int
-    bookings: int
-
-
-@dataclass(frozen=True, slots=True)
-class Funnel:
-    """Users (by user_id) at each step of the period, and the same per channel and per location; with
-    the counts of the events it read (messages, leads, bookings), which need no pass of their own."""
-
-    clients: int
-    users_with_lead: int
-    users_with_message_and_lead: int
-    users_with_lead_and_booking: int
-    by_channel: dict[str, Breakdown]
-    by_location: dict[str | None, Breakdown]
-    messages: int = 0
-    leads: int = 0
-    bookings: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodAggregates:
-    """Everything the metrics of one period are computed from; ``by_location`` keys None = no location."""
-
-    event_counts: dict[str, int]
-    funnel: Funnel
-    payments_paid: int
-    revenue: float
-    intents: dict[str, int]
-    refusal_reasons: dict[str, int]
-    response_seconds: list[float]
-    first_message_to_booking_seconds: list[float]
-    repeat_bookings: int
 
 
 def events_between(
@@ -168,12 +128,16 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
             events.c.user_id,
             events.c.channel,
             events.c.location,
-            func.max(one_if(events.c.event == MESSAGE)).label("wrote"),
-            func.sum(one_if(events.c.event == MESSAGE)).label("messages"),
-            func.sum(one_if(events.c.event == LEAD)).label("leads"),
-            func.sum(one_if(events.c.event == BOOKING)).label("bookings"),
+            func.max(one_if(events.c.event == EventType.MESSAGE_RECEIVED)).label("wrote"),
+            func.sum(one_if(events.c.event == EventType.MESSAGE_RECEIVED)).label("messages"),
+            func.sum(one_if(events.c.event == EventType.LEAD_CREATED)).label("leads"),
+            func.sum(one_if(events.c.event == EventType.APPOINTMENT_BOOKED)).label("bookings"),
         )
-        .where(scope.where(events, MESSAGE, LEAD, BOOKING))
+        .where(
+            scope.where(
+                events, EventType.MESSAGE_RECEIVED, EventType.LEAD_CREATED, EventType.APPOINTMENT_BOOKED
+            )
+        )
         .group_by(events.c.user_id, events.c.channel, events.c.location)
         .cte("per_group")
     )
@@ -245,7 +209,7 @@ async def _event_counts(session: AsyncSession, scope: _Scope, names: tuple[str, 
 
 async def _payments(session: AsyncSession, scope: _Scope) -> tuple[int, float]:
     statement = select(func.count(), func.sum(events.c.amount)).where(
-        scope.where(events, PAYMENT), events.c.status == "paid"
+        scope.where(events, EventType.PAYMENT_STATUS), events.c.status == PAID
     )
     count, total = (await session.execute(statement)).one()
     return int(count), float(total or 0)
@@ -254,7 +218,11 @@ async def _payments(session: AsyncSession, scope: _Scope) -> tuple[int, float]:
 async def _intents(session: AsyncSession, scope: _Scope) -> dict[str, int]:
     statement = (
         select(events.c.intent, func.count())
-        .where(scope.where(events, ANSWER), events.c.intent.is_not(None), events.c.intent != "")
+        .where(
+            scope.where(events, EventType.ASSISTANT_RESPONSE),
+            events.c.intent.is_not(None),
+            events.c.intent != "",
+        )
         .group_by(events.c.intent)
     )
     return await _counts(session, statement)
@@ -268,7 +236,7 @@ async def _refusal_reasons(session: AsyncSession, scope: _Scope) -> dict[str, in
                 func.nullif(events.c.reason, ""), func.nullif(events.c.intent, ""), literal(UNKNOWN_REASON)
             ).label("reason")
         )
-        .where(scope.where(events, REFUSAL))
+        .where(scope.where(events, EventType.REFUSAL))
         .subquery()
     )
     return await _counts(session, select(labelled.c.reason, func.count()).group_by(labelled.c.reason))
@@ -281,14 +249,16 @@ async def _response_seconds(session: AsyncSession, scope: _Scope, dialect: str) 
         (events.c.response_time_ms.is_not(None), _milliseconds(events.c.response_time_ms, dialect)),
         else_=_elapsed(events.c.ts, events.c.reply_to_ts, dialect),
     )
-    return await _collect(session, elapsed, literal(1), scope.where(events, ANSWER))
+    return await _collect(session, elapsed, literal(1), scope.where(events, EventType.ASSISTANT_RESPONSE))
 
 
 async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple[list[float], int]:
     """Seconds back to the user's first message (when there is one) per booking, and how many repeat."""
     since_first_message = _elapsed(events.c.ts, events.c.first_message_ts, dialect)
     repeat = one_if(events.c.repeat_booking.is_(True))
-    return await _collect(session, since_first_message, repeat, scope.where(events, BOOKING))
+    return await _collect(
+        session, since_first_message, repeat, scope.where(events, EventType.APPOINTMENT_BOOKED)
+    )
 
 
 async def _dialect_prepared(session: AsyncSession) -> str:
@@ -306,7 +276,7 @@ async def load_period_aggregates(
 
     One connection per period: SQLite's sorts run only about 1.4 times faster in two threads than in
     one, so more connections than cores cost more than they give (measured on two cores: six reads side
-    by side took as long as one after the other, with 70 % more CPU). ``reports.metrics.load_report``
+    by side took as long as one after the other, with 70 % more CPU). ``reports.owner_report.build_report``
     reads the two periods of a report side by side.
     """
     scope = _Scope(bounds[0], bounds[1], location)
@@ -316,11 +286,11 @@ async def load_period_aggregates(
     first_message_seconds, repeat_bookings = await _bookings(session, scope, dialect)
     payments_paid, revenue = await _payments(session, scope)
     event_counts = {
-        MESSAGE: funnel.messages,
-        ANSWER: answers,
-        LEAD: funnel.leads,
-        BOOKING: funnel.bookings,
-        **await _event_counts(session, scope, (NO_SHOW, REFUSAL)),
+        EventType.MESSAGE_RECEIVED: funnel.messages,
+        EventType.ASSISTANT_RESPONSE: answers,
+        EventType.LEAD_CREATED: funnel.leads,
+        EventType.APPOINTMENT_BOOKED: funnel.bookings,
+        **await _event_counts(session, scope, (EventType.NO_SHOW, EventType.REFUSAL)),
     }
     return PeriodAggregates(
         event_counts=event_counts,

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.event_types import EventType
 from storage.models import StoredEvent
 
 events = StoredEvent.__table__
@@ -26,7 +27,7 @@ async def scenario_conversions(
         in_period.append(events.c.location == location)
     wrote = (
         select(events.c.user_id)
-        .where(events.c.event == "message_received", *in_period)
+        .where(events.c.event == EventType.MESSAGE_RECEIVED, *in_period)
         .distinct()
         .subquery("wrote")
     )
@@ -43,7 +44,7 @@ async def scenario_conversions(
     )
     led = (
         select(events.c.user_id)
-        .where(events.c.event == "lead_created", *in_period)
+        .where(events.c.event == EventType.LEAD_CREATED, *in_period)
         .distinct()
         .subquery("led")
     )

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.event_types import EventType
 from storage.models import RECEIVED_EVENT_COLUMNS, Client, ClientIdentity, StoredEvent
 from storage.phones import normalize_phone
 
@@ -94,12 +95,12 @@ def event_fields(event: StoredEvent) -> dict[str, Any]:
 
 
 OUTCOME_EVENTS = (
-    "lead_created",
-    "appointment_booked",
-    "payment_status",
-    "no_show",
-    "refusal",
-    "appointment_cancelled",
+    EventType.LEAD_CREATED,
+    EventType.APPOINTMENT_BOOKED,
+    EventType.PAYMENT_STATUS,
+    EventType.NO_SHOW,
+    EventType.REFUSAL,
+    EventType.APPOINTMENT_CANCELLED,
 )
 
 

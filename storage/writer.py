@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.batch_store import BatchStore, Rejected, StoreFailed, store_failure
 from storage.database import Database, StorageUnavailable
+from storage.event_row import EventRow
 from storage.writer_process import WriterProcess
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,8 @@ class WriteResult:
 class CommittedBatch:
     """What one transaction stored, told to observers (such as /metrics) after the commit."""
 
-    rows: list[dict[str, Any]]  # every valid row offered, duplicates included
-    new_rows: list[dict[str, Any]]  # the rows that were stored (first of each new event_id)
+    rows: list[EventRow]  # every valid row offered, duplicates included
+    new_rows: list[EventRow]  # the rows that were stored (first of each new event_id)
     rejected: list[Rejected]
 
 
@@ -50,7 +51,7 @@ BatchObserver = Callable[[CommittedBatch], None]
 class BatchSink(Protocol):
     """Where a batch is committed: in this process (``LocalSink``) or in the writer process."""
 
-    async def store(self, rows: list[dict[str, Any]], rejected: list[Rejected], now: datetime) -> set[str]:
+    async def store(self, rows: list[EventRow], rejected: list[Rejected], now: datetime) -> set[str]:
         """Commit the batch; returns the event_ids that were new, raises ``StoreFailed``."""
 
     def forget(self) -> None:
@@ -65,7 +66,7 @@ class LocalSink:
         self._batch = BatchStore()
         self._quarantine_max_rows = quarantine_max_rows
 
-    async def store(self, rows: list[dict[str, Any]], rejected: list[Rejected], now: datetime) -> set[str]:
+    async def store(self, rows: list[EventRow], rejected: list[Rejected], now: datetime) -> set[str]:
         work = partial(
             self._batch.store,
             rows=rows,
@@ -91,7 +92,7 @@ class ProcessSink:
         self._process = process
         self._quarantine_max_rows = quarantine_max_rows
 
-    async def store(self, rows: list[dict[str, Any]], rejected: list[Rejected], now: datetime) -> set[str]:
+    async def store(self, rows: list[EventRow], rejected: list[Rejected], now: datetime) -> set[str]:
         return await self._process.store(rows, rejected, now, self._quarantine_max_rows)
 
     def forget(self) -> None:
@@ -100,7 +101,7 @@ class ProcessSink:
 
 @dataclass(slots=True)
 class _Job:
-    rows: list[dict[str, Any]]
+    rows: list[EventRow]
     rejected: Sequence[Rejected]
     done: asyncio.Future[WriteResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -163,7 +164,7 @@ class EventWriter:
         """Drop the identity cache: a client was erased or merged outside this writer."""
         self._sink.forget()
 
-    async def write(self, rows: list[dict[str, Any]], rejected: Sequence[Rejected] = ()) -> WriteResult:
+    async def write(self, rows: list[EventRow], rejected: Sequence[Rejected] = ()) -> WriteResult:
         """Store the rows (and quarantine the rejected); returns once committed."""
         if self._closing or self._task is None:
             raise WriterClosed("LeadTrail is shutting down")
@@ -249,7 +250,7 @@ class EventWriter:
     async def _commit(self, batch: list[_Job]) -> tuple[list[WriteResult], CommittedBatch | None]:
         now = datetime.now(UTC)
         first_owner: dict[str, int] = {}
-        unique_rows: list[dict[str, Any]] = []
+        unique_rows: list[EventRow] = []
         for number, job in enumerate(batch):
             for row in job.rows:
                 if row["event_id"] not in first_owner:

@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage.batch_store import BatchStore, Rejected, StoreFailed, store_failure
 from storage.database import create_sqlite_writer_engine
+from storage.event_row import EventRow
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class WriterSettings:
 
 @dataclass(frozen=True)
 class _Batch:
-    rows: list[dict[str, Any]]
+    rows: list[EventRow]
     rejected: list[Rejected]
     now: datetime
     quarantine_max_rows: int
@@ -97,7 +98,7 @@ class WriterProcess:
         self._forget_pending = True
 
     async def store(
-        self, rows: list[dict[str, Any]], rejected: list[Rejected], now: datetime, quarantine_max_rows: int
+        self, rows: list[EventRow], rejected: list[Rejected], now: datetime, quarantine_max_rows: int
     ) -> set[str]:
         forget, self._forget_pending = self._forget_pending, False
         inserted: set[str] = await self._ask(_Batch(rows, rejected, now, quarantine_max_rows, forget))

@@ -15,6 +15,16 @@ from storage.database import Database, open_database
 from storage.writer import EventWriter
 from tests.postgres import ENV_URL, TemporaryPostgres
 
+# The event types every source is expected to send (the seed's list).
+STANDARD_EVENTS = (
+    "message_received",
+    "assistant_response",
+    "lead_created",
+    "appointment_booked",
+    "payment_status",
+    "no_show",
+    "refusal",
+)
 SEED_EVENT = {
     "timestamp": "2025-01-01T12:34:56+03:00",
     "channel": "telegram",

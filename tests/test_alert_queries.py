@@ -33,7 +33,7 @@ async def store(writer: EventWriter, items: list[dict[str, Any]]) -> None:
 
 async def gather(db: Database, now: datetime = NOW) -> AlertInputs:
     async with db.sessions() as session:
-        return await gather_inputs(session, now, SETTINGS)
+        return await gather_inputs(session, now, SETTINGS.tz, silence_hours=SETTINGS.alerts.silence_hours)
 
 
 def verdict(inputs: AlertInputs, rule: str, scope: str = "") -> AlertVerdict:

@@ -10,16 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.settings import AlertSettings
 from reports.alerts import (
-    ALL_CHANNELS,
     RULES,
-    AlertInputs,
-    AnswerTimes,
-    ChannelTraffic,
-    Proportion,
-    RateComparison,
-    Rejections,
+    AlertSettings,
     conversion_drop,
     evaluate_all,
     ingest_errors,
@@ -28,6 +21,15 @@ from reports.alerts import (
     silence_p_value,
     slow_ai,
     source_silent,
+)
+from storage.alert_inputs import (
+    ALL_CHANNELS,
+    AlertInputs,
+    AnswerTimes,
+    ChannelTraffic,
+    Proportion,
+    RateComparison,
+    Rejections,
 )
 
 MOSCOW = ZoneInfo("Europe/Moscow")

@@ -14,10 +14,11 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from bot.events import validate_items
+from storage.aggregates import Breakdown
 from storage.bi_views import set_bi_zone
 from storage.database import Database, open_database
 from storage.models import BiSettings
-from storage.report_queries import Breakdown, load_period_aggregates
+from storage.report_queries import load_period_aggregates
 from storage.writer import EventWriter
 from tests.conftest import _fresh_postgres_database
 from tests.processes import leadtrail, write_config

@@ -20,27 +20,13 @@ from PIL import Image
 
 from bot.events import validate_items
 from reports import charts
-from reports.chart_data import (
-    ChartPeriod,
-    ClientJourney,
-    DailyTrend,
-    DayCounts,
-    FunnelData,
-    JourneyEvent,
-    LatencyDistribution,
-    WeekHourGrid,
-    WeekHourHeatmap,
-    empty_grid,
-    freeze_grid,
-)
-from storage.chart_queries import (
-    daily_trend_data,
-    funnel_data,
-    heatmap_data,
-    journey_data,
-    offset_spans,
-)
+from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
+from reports.owner_report import ReportScope, build_report
+from reports.periods import Period
+from storage.aggregates import ClientJourney, DayCounts, JourneyEvent, WeekHourGrid, empty_grid, freeze_grid
+from storage.chart_queries import client_journey, daily_counts, week_hour_counts
 from storage.database import Database
+from storage.local_time import offset_spans
 from storage.timeline import find_client_ids
 from storage.writer import EventWriter
 
@@ -354,35 +340,35 @@ async def filled(db: Database, writer: EventWriter) -> Database:
     return db
 
 
-async def test_funnel_counts_match_the_metric_definitions(filled: Database) -> None:
-    async with filled.sessions() as session:
-        everything = await funnel_data(session, START, END, MOSCOW)
-        center = await funnel_data(session, START, END, MOSCOW, "center")
-        south = await funnel_data(session, START, END, MOSCOW, "south")
-        nowhere = await funnel_data(session, START, END, MOSCOW, "$nowhere$")
-    period = ChartPeriod(date(2025, 3, 1), date(2025, 3, 2))
-    assert everything == FunnelData(period, clients=4, leads=3, bookings=2, paid=1, no_shows=1)
-    assert (center.clients, center.leads, center.period.location) == (3, 3, "center")
-    assert (south.clients, south.leads, south.bookings) == (1, 0, 0)
-    assert nowhere.is_empty
+async def test_the_report_counts_the_funnel_steps_per_location(filled: Database) -> None:
+    period = Period(date(2025, 3, 1), date(2025, 3, 2))
+
+    async def funnel(location: str | None = None) -> tuple[int, int, int, int, int]:
+        report = (await build_report(filled.sessions, ReportScope(period, MOSCOW, 3.0, location))).report
+        return report.clients, report.leads, report.bookings, report.payments_paid, report.no_shows
+
+    assert await funnel() == (4, 3, 2, 1, 1)
+    assert (await funnel("center"))[:2] == (3, 3)
+    assert (await funnel("south"))[:3] == (1, 0, 0)
+    assert await funnel("$nowhere$") == (0, 0, 0, 0, 0)
 
 
 async def test_daily_trend_groups_by_local_day(filled: Database) -> None:
     async with filled.sessions() as session:
-        trend = await daily_trend_data(session, START, END, MOSCOW)
-        longer = await daily_trend_data(session, START - timedelta(days=1), END, MOSCOW)
-    assert trend.days == (
+        trend = await daily_counts(session, START, END, MOSCOW)
+        longer = await daily_counts(session, START - timedelta(days=1), END, MOSCOW)
+    assert trend == (
         DayCounts(date(2025, 3, 1), clients=2, leads=2, bookings=1, clients_with_lead=1),
         DayCounts(date(2025, 3, 2), clients=3, leads=1, bookings=1, clients_with_lead=1),
     )
-    assert [d.conversion for d in trend.days] == [0.5, pytest.approx(1 / 3)]
-    assert longer.days[0] == DayCounts(date(2025, 2, 28), 1, 0, 0, 0)
-    assert longer.days[1:] == trend.days
+    assert [d.conversion for d in trend] == [0.5, pytest.approx(1 / 3)]
+    assert longer[0] == DayCounts(date(2025, 2, 28), 1, 0, 0, 0)
+    assert longer[1:] == trend
 
 
 async def test_heatmap_puts_events_in_local_weekday_and_hour(filled: Database) -> None:
     async with filled.sessions() as session:
-        heat = await heatmap_data(session, START, END, MOSCOW)
+        heat = await week_hour_counts(session, START, END, MOSCOW)
     assert heat.demand == grid(
         {(SATURDAY, 0): 1, (SATURDAY, 23): 1, (SUNDAY, 2): 1, (SUNDAY, 10): 1, (SUNDAY, 21): 2}
     )
@@ -392,8 +378,8 @@ async def test_heatmap_puts_events_in_local_weekday_and_hour(filled: Database) -
 async def test_journey_lists_a_clients_events_in_local_time(filled: Database) -> None:
     async with filled.sessions() as session:
         [client_id] = await find_client_ids(session, "tg_3")
-        journey = await journey_data(session, client_id, MOSCOW)
-        nobody = await journey_data(session, 10**9, MOSCOW)
+        journey = await client_journey(session, client_id, MOSCOW)
+        nobody = await client_journey(session, 10**9, MOSCOW)
     assert [(e.at.isoformat(), e.event, e.detail) for e in journey.events] == [
         ("2025-03-01T12:00:00+03:00", "lead_created", None),
         ("2025-03-02T21:00:00+03:00", "message_received", None),
@@ -418,21 +404,25 @@ async def test_local_grouping_follows_dst_and_half_hour_zones(db: Database, writ
     )
     async with db.sessions() as session:
         berlin_start = datetime(2025, 3, 29, 23, tzinfo=UTC)
-        berlin = await heatmap_data(session, berlin_start, berlin_start + timedelta(hours=23), BERLIN)
+        berlin = await week_hour_counts(session, berlin_start, berlin_start + timedelta(hours=23), BERLIN)
         kolkata_start = datetime(2025, 2, 28, 18, 30, tzinfo=UTC)
-        kolkata = await daily_trend_data(session, kolkata_start, kolkata_start + timedelta(days=2), KOLKATA)
-        kolkata_heat = await heatmap_data(session, kolkata_start, kolkata_start + timedelta(days=2), KOLKATA)
+        kolkata = await daily_counts(session, kolkata_start, kolkata_start + timedelta(days=2), KOLKATA)
+        kolkata_heat = await week_hour_counts(
+            session, kolkata_start, kolkata_start + timedelta(days=2), KOLKATA
+        )
     assert berlin.demand == grid({(SUNDAY, 1): 1, (SUNDAY, 3): 1})
-    assert [(d.day, d.clients) for d in kolkata.days] == [(date(2025, 3, 1), 0), (date(2025, 3, 2), 1)]
+    assert [(d.day, d.clients) for d in kolkata] == [(date(2025, 3, 1), 0), (date(2025, 3, 2), 1)]
     assert kolkata_heat.demand == grid({(SUNDAY, 0): 1})
 
 
-async def test_charts_render_from_query_results(filled: Database) -> None:
-    async with filled.sessions() as session:
-        results: list[tuple[Renderer, Any]] = [
-            (charts.render_funnel, await funnel_data(session, START, END, MOSCOW)),
-            (charts.render_daily_trend, await daily_trend_data(session, START, END, MOSCOW)),
-            (charts.render_heatmap, await heatmap_data(session, START, END, MOSCOW)),
-        ]
-    for render, data in results:
-        open_png(await asyncio.to_thread(render, data))
+async def test_the_report_album_renders_from_stored_events(filled: Database) -> None:
+    scope = ReportScope(Period(date(2025, 3, 1), date(2025, 3, 2)), MOSCOW, 3.0)
+    album = (await build_report(filled.sessions, scope, with_charts=True)).charts
+    assert [chart.filename for chart in album] == [
+        "funnel.png",
+        "trend.png",
+        "answer-times.png",
+        "heatmap.png",
+    ]
+    for chart in album:
+        open_png(chart.content)

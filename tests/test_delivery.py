@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import Message as EmailMessageType
@@ -20,7 +21,6 @@ from sqlalchemy import select
 from bot.daily_report import DailyReportJob
 from bot.delivery import DeliveryWorker
 from bot.email_delivery import EmailSender
-from bot.report_render import RenderedReport
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from reports.periods import Period
@@ -46,9 +46,16 @@ def settings(**email: object) -> Settings:
     return Settings(telegram={"owners": [1001, 1002]}, reports={"daily_at": "09:00"}, email=email)
 
 
-async def render(db: Database, settings: Settings, period: Period) -> RenderedReport:
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    subject: str
+    charts: tuple[Attachment, ...]
+
+
+async def render(period: Period) -> Rendered:
     day = period.start_local
-    return RenderedReport(f"Отчёт за {day:%d.%m.%Y}", f"LeadTrail: {day}", (Attachment("funnel.png", PNG),))
+    return Rendered(f"Отчёт за {day:%d.%m.%Y}", f"LeadTrail: {day}", (Attachment("funnel.png", PNG),))
 
 
 async def outbox(db: Database) -> list[OutboxMessage]:

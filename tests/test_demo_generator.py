@@ -25,7 +25,8 @@ from bot.demo.generator import (
     generate_demo_month,
     pick_showcase_user,
 )
-from bot.events import STANDARD_EVENTS, validate_items
+from bot.events import validate_items
+from tests.conftest import STANDARD_EVENTS
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 END = date(2025, 1, 31)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.events import STANDARD_EVENTS
+from tests.conftest import STANDARD_EVENTS
 from tests.live_ingest import LiveIngest, live_ingest
 
 FUZZ = settings(

@@ -17,12 +17,14 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from bot.events import validate_items
-from reports.metrics import compute_report, load_report, ratio, top
+from reports.metrics import Report, compute_period, compute_report, ratio, top
+from reports.owner_report import ReportScope, build_report
 from reports.periods import Period, default_period, parse_period, period_between
 from reports.quantiles import percentile
-from reports.report_text import TELEGRAM_LIMIT, render_report_text
+from reports.report_text import TELEGRAM_LIMIT, plain_text, render_report_text
+from storage.aggregates import Breakdown, Funnel, PeriodAggregates
 from storage.database import Database, open_database
-from storage.report_queries import Breakdown, Funnel, PeriodAggregates, load_period_aggregates
+from storage.report_queries import load_period_aggregates
 from storage.writer import EventWriter
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -155,8 +157,16 @@ def rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def report_json(db: Database, period: Period = PERIOD, location: str | None = None) -> dict[str, Any]:
     async with db.sessions() as session:
-        report = await load_report(session, period, MOSCOW, sla_seconds=3, location=location)
+        report = (await build_report(session, ReportScope(period, MOSCOW, 3, location))).report
     return report.as_json()
+
+
+def report_of(current: PeriodAggregates, previous: PeriodAggregates, location: str | None = None) -> Report:
+    """The report of PERIOD from its aggregates and the previous period's, as the builder computes it."""
+    return compute_report(
+        compute_period(PERIOD, current, sla_seconds=3, location=location),
+        compute_period(PERIOD.previous(), previous, sla_seconds=3, location=location),
+    )
 
 
 async def test_every_metric_matches_hand_computed_values(db: Database, writer: EventWriter) -> None:
@@ -452,7 +462,7 @@ def test_report_text_in_russian_with_changes_and_escaping() -> None:
         refusal_reasons={},
         response_seconds=[],
     )
-    report = compute_report(PERIOD, aggregates(), empty, sla_seconds=3)
+    report = report_of(aggregates(), empty)
     text = render_report_text(report, sla_seconds=3)
     assert "<b>📊 Отчёт за 10.03.2025 — 11.03.2025</b>" in text
     assert "в сравнении с 08.03.2025 — 09.03.2025" in text
@@ -467,13 +477,13 @@ def test_report_text_in_russian_with_changes_and_escaping() -> None:
     assert "1. &lt;b&gt;дорого&lt;/b&gt; &amp; далеко — 5 (62,5\u00a0%)" in text
     assert "2. нет вечерних слотов — 3 (37,5\u00a0%)" in text
 
-    back = compute_report(PERIOD, empty, aggregates(), sla_seconds=3)
+    back = report_of(empty, aggregates())
     back_text = render_report_text(back, sla_seconds=3)
     assert "Сообщения: 0 ▼ −1\u00a0234 (−100,0\u00a0%)" in back_text
     assert "Диалог → заявка: —" in back_text
     assert "Отказов не было." in back_text
 
-    plain = render_report_text(report, sla_seconds=3, as_html=False)
+    plain = plain_text(text)
     assert "<" not in plain.replace("<b>дорого</b>", "")
     assert "1. <b>дорого</b> & далеко — 5" in plain
 
@@ -484,7 +494,7 @@ NASTY = '<"&'
 def test_report_text_stays_within_telegram_limit() -> None:
     long = {f"{n}{NASTY * 90}": 100 - n for n in range(10)}
     raw = aggregates(refusal_reasons=long)
-    report = compute_report(PERIOD, raw, raw, sla_seconds=3, location='"&<>' * 64)
+    report = report_of(raw, raw, location='"&<>' * 64)
     text = render_report_text(report, sla_seconds=3)
     assert len(text) < TELEGRAM_LIMIT
     assert NASTY not in text

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert, select
 
-from reports.metrics import load_report
+from reports.owner_report import ReportScope, build_report
 from reports.periods import Period
 from storage.audit import recent_actions, record_action
 from storage.database import Database
@@ -226,8 +226,9 @@ async def write_history(db: Database, writer: EventWriter) -> None:
 async def reports(db: Database) -> list[dict[str, Any]]:
     async with db.sessions() as session:
         return [
-            (await load_report(session, period, MOSCOW, sla_seconds=3.0)).as_json() for period in PERIODS
-        ] + [(await load_report(session, PERIODS[-1], MOSCOW, sla_seconds=3.0, location="Баумана")).as_json()]
+            (await build_report(session, ReportScope(period, MOSCOW, 3.0))).report.as_json()
+            for period in PERIODS
+        ] + [(await build_report(session, ReportScope(PERIODS[-1], MOSCOW, 3.0, "Баумана"))).report.as_json()]
 
 
 async def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from storage.event_types import EventType
+
 ORIGINATOR_ID = "leadtrail"
 ENTITY_PREFIX = {"lead": "BX_", "contact": "BX_C", "deal": "BX_D"}
 SHORT_LIMIT = 256
@@ -59,11 +61,11 @@ def lead_event(fields: dict[str, Any], user_id: str, channel: str) -> dict[str, 
     entity_id = int(fields["ID"])
     status = _short(fields.get("STATUS_ID")) or "UNKNOWN"
     if fields.get("STATUS_SEMANTIC_ID") == "F" or status == "JUNK":
-        event = _base("lead", entity_id, "refusal", user_id, channel, "lost")
+        event = _base("lead", entity_id, EventType.REFUSAL, user_id, channel, "lost")
         event["reason"] = _short(fields.get("STATUS_DESCRIPTION")) or _short(fields.get("COMMENTS")) or status
         event["status"] = status
         return event
-    event = _base("lead", entity_id, "crm_lead_updated", user_id, channel, f"status:{status}")
+    event = _base("lead", entity_id, EventType.CRM_LEAD_UPDATED, user_id, channel, f"status:{status}")
     event["status"] = status
     return event
 
@@ -74,17 +76,17 @@ def deal_event(fields: dict[str, Any], user_id: str, channel: str) -> dict[str, 
     stage = _short(fields.get("STAGE_ID")) or "UNKNOWN"
     semantic = fields.get("STAGE_SEMANTIC_ID")
     if semantic == "S" or stage == "WON" or stage.endswith(":WON"):
-        event = _base("deal", entity_id, "payment_status", user_id, channel, "won")
+        event = _base("deal", entity_id, EventType.PAYMENT_STATUS, user_id, channel, "won")
         event["status"] = "paid"
         event["amount"] = _amount(fields.get("OPPORTUNITY"))
         event["currency"] = _short(fields.get("CURRENCY_ID"))
         return event
     if semantic == "F" or stage == "LOSE" or stage.endswith(":LOSE"):
-        event = _base("deal", entity_id, "refusal", user_id, channel, "lost")
+        event = _base("deal", entity_id, EventType.REFUSAL, user_id, channel, "lost")
         event["reason"] = _short(fields.get("COMMENTS")) or stage
         event["status"] = stage
         return event
-    event = _base("deal", entity_id, "crm_deal_updated", user_id, channel, f"stage:{stage}")
+    event = _base("deal", entity_id, EventType.CRM_DEAL_UPDATED, user_id, channel, f"stage:{stage}")
     event["status"] = stage
     return event
 

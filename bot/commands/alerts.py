@@ -41,22 +41,17 @@ async def run_alerts_command(settings: Settings, args: argparse.Namespace) -> in
     """``alerts check``: the firing verdicts as JSON, or their texts (plain, unescaped) for a terminal."""
     # Imported here: the CLI imports this module to build its parser, and every other command must start
     # without loading SQLAlchemy.
+    from bot.alert_engine import AlertEngine
     from bot.commands.common import opened_database, print_json
     from reports.alert_texts import check_summary
-    from reports.alerts import evaluate_all
-    from storage.alert_queries import gather_inputs
 
     zone = settings.tz
     now: datetime = args.now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=zone)
-    async with opened_database(settings) as db, db.sessions() as session:
-        inputs = await gather_inputs(session, now, settings)
-    firing = [
-        verdict
-        for verdict in evaluate_all(inputs, settings.alerts, settings.reports.sla_seconds)
-        if verdict.firing
-    ]
+    async with opened_database(settings) as db:
+        verdicts = await AlertEngine(db, settings, on_enqueued=lambda: None).verdicts(now)
+    firing = [verdict for verdict in verdicts if verdict.firing]
     if args.json:
         print_json(
             [

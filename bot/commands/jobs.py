@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from bot.alert_engine import AlertEngine
 from bot.commands.common import opened_database
 from bot.daily_report import JOB as DAILY_REPORT_JOB
-from bot.report_render import render_report
+from bot.report_request import report_scope
 from bot.retention_job import RetentionJob
 from bot.settings import Settings
+from reports.owner_report import build_report
 from reports.periods import Period
 from storage.outbox import enqueue
 
@@ -32,7 +33,8 @@ async def run_job(settings: Settings, args: argparse.Namespace) -> int:
     async with opened_database(settings) as db:
         if args.job == "daily-report":
             yesterday = now.astimezone(settings.tz).date() - timedelta(days=1)
-            report = await render_report(db, settings, Period(yesterday, yesterday))
+            scope = report_scope(settings, Period(yesterday, yesterday))
+            report = await build_report(db.sessions, scope, with_charts=True)
             recipients = [("telegram", str(owner)) for owner in settings.telegram.owners]
             recipients += [("email", address) for address in settings.email.owners]
             async with db.sessions() as session, session.begin():
@@ -44,7 +46,7 @@ async def run_job(settings: Settings, args: argparse.Namespace) -> int:
                         recipient=recipient,
                         text=report.text,
                         subject=report.subject,
-                        attachments=report.attachments,
+                        attachments=report.charts,
                     )
             print(f"Отчёт за {yesterday:%d.%m.%Y} поставлен в очередь: получателей {len(recipients)}.")
         elif args.job == "alerts":

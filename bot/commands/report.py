@@ -56,8 +56,9 @@ async def show_report(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.commands.common import opened_database, print_json
-    from reports.metrics import load_report
-    from reports.report_text import render_report_text
+    from bot.report_request import report_scope
+    from reports.owner_report import build_report
+    from reports.report_text import plain_text
 
     try:
         period = chosen_period(args, datetime.now(UTC), settings)
@@ -67,17 +68,11 @@ async def show_report(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     async with opened_database(settings) as db:
         try:
-            report = await load_report(
-                db.sessions,
-                period,
-                settings.tz,
-                sla_seconds=settings.reports.sla_seconds,
-                location=args.location,
-            )
+            built = await build_report(db.sessions, report_scope(settings, period, args.location))
         except SQLAlchemyError as exc:
             raise CommandFailed(f"cannot read the report from the database: {type(exc).__name__}") from None
     if args.json:
-        print_json(report.as_json(), settings.tz)
+        print_json(built.report.as_json(), settings.tz)
     else:
-        print(render_report_text(report, sla_seconds=settings.reports.sla_seconds, as_html=False))
+        print(plain_text(built.text))
     return 0

@@ -24,6 +24,7 @@ from random import Random
 from typing import Any
 
 from bot.demo.salon_assistant import dialog as assistant
+from storage.event_types import EventType
 
 LOCATIONS = ("Баумана", "Ямашева")
 LOCATION_WEIGHTS = (55, 45)
@@ -448,7 +449,7 @@ class _Month:
         outgoing: dict[str, Any] = {
             "channel": client.channel,
             "user_id": client.user_id,
-            "event": "assistant_response",
+            "event": EventType.ASSISTANT_RESPONSE,
             "assistant_response": answer,
             "intent": intent,
             "confidence": round(rng.uniform(low, 0.99), 2),
@@ -475,7 +476,7 @@ class _Month:
         incoming: dict[str, Any] = {
             "channel": client.channel,
             "user_id": client.user_id,
-            "event": "message_received",
+            "event": EventType.MESSAGE_RECEIVED,
             "message": message,
         }
         if client.crm_id is not None:
@@ -483,7 +484,12 @@ class _Month:
         return incoming
 
     def _manager_message(self, at: datetime, client: _Client, manager: str, text: str) -> None:
-        fields = {"event": "manager_message", "actor": "manager", "manager_id": manager, "message": text}
+        fields = {
+            "event": EventType.MANAGER_MESSAGE,
+            "actor": "manager",
+            "manager_id": manager,
+            "message": text,
+        }
         self._emit(at, self._business(client, fields))
 
     def _business(self, client: _Client, fields: dict[str, Any]) -> dict[str, Any]:
@@ -563,7 +569,7 @@ class _Month:
         client.last_lead_id = f"lead_{local_year}_{self.lead_count:04d}"
         dialog.at += self._pause(2, 60)
         fields = {
-            "event": "lead_created",
+            "event": EventType.LEAD_CREATED,
             "phone": client.phone,
             "name": client.full_name,
             "scenario": client.scenario,
@@ -599,7 +605,7 @@ class _Month:
         else:
             appointment = self._appointment_time(dialog.at, evening)
             fields: dict[str, Any] = {
-                "event": "appointment_booked",
+                "event": EventType.APPOINTMENT_BOOKED,
                 "service": service,
                 "appointment_at": appointment.astimezone(self.zone).isoformat(timespec="seconds"),
             }
@@ -611,12 +617,14 @@ class _Month:
         if not self.cancelled and self.booking_count >= self.cancel_at_booking and appointment < self.horizon:
             self.cancelled = True
             cancel_at = dialog.at + (appointment - dialog.at) / 2
-            fields = {"event": "appointment_cancelled", "actor": "client", "service": service}
+            fields = {"event": EventType.APPOINTMENT_CANCELLED, "actor": "client", "service": service}
             fields |= {"reason": CANCEL_REASON, "message": "Извините, заболел, отмените запись, пожалуйста"}
             self._emit(cancel_at, self._business(client, fields))
             return
         if rng.random() < NO_SHOW_SHARE:
-            self._emit(appointment + self._pause(900, 1800), self._business(client, {"event": "no_show"}))
+            self._emit(
+                appointment + self._pause(900, 1800), self._business(client, {"event": EventType.NO_SHOW})
+            )
             if rng.random() < MANAGER_NO_SHOW_SHARE:
                 text = rng.choice(MANAGER_NO_SHOW_TEXTS).format(first=client.first_name)
                 self._manager_message(
@@ -629,7 +637,7 @@ class _Month:
         if rng.random() < EXTRA_SHARE:
             amount += rng.choice(EXTRAS)[1]
         paid_at = appointment + timedelta(minutes=minutes) + self._pause(0, 600)
-        fields = {"event": "payment_status", "status": "paid", "amount": amount, "currency": "RUB"}
+        fields = {"event": EventType.PAYMENT_STATUS, "status": "paid", "amount": amount, "currency": "RUB"}
         fields["service"] = service
         self._emit(paid_at, self._business(client, fields))
         if rng.random() < RETURN_SHARE:
@@ -643,12 +651,12 @@ class _Month:
         if client.channel == "telegram":
             # The client says why, and the assistant logs the refusal with that reason.
             reason = self._refusal_reason(dialog)
-            self._turn(dialog, rng.choice(TELEGRAM_GIVE_UPS[reason]), "refusal", "")
+            self._turn(dialog, rng.choice(TELEGRAM_GIVE_UPS[reason]), EventType.REFUSAL, "")
             return
         if rng.random() < GIVE_UP_MESSAGE_SHARE:
             self._emit(dialog.at, self._incoming(client, rng.choice(GIVE_UP_MESSAGES)))
         dialog.at += self._pause(30, 900)
-        fields = {"event": "refusal", "reason": self._refusal_reason(dialog), "intent": dialog.intent}
+        fields = {"event": EventType.REFUSAL, "reason": self._refusal_reason(dialog), "intent": dialog.intent}
         self._emit(dialog.at, self._business(client, fields))
 
     def _refusal_reason(self, dialog: _Dialog) -> str:
@@ -699,11 +707,16 @@ def pick_showcase_user(events: list[dict[str, Any]]) -> str:
         user = event["user_id"]
         kinds[user].add(event["event"])
         sizes[user] += 1
-        if event["event"] == "appointment_booked":
+        if event["event"] == EventType.APPOINTMENT_BOOKED:
             bookings[user] += 1
     if not kinds:
         raise ValueError("no events to pick a client from")
-    story = {"message_received", "lead_created", "appointment_booked", "payment_status"}
+    story = {
+        EventType.MESSAGE_RECEIVED,
+        EventType.LEAD_CREATED,
+        EventType.APPOINTMENT_BOOKED,
+        EventType.PAYMENT_STATUS,
+    }
 
     def score(user: str) -> tuple[bool, bool, int, int]:
         # A complete, repeated story first; then the richest; then the shortest to read.

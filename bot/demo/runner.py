@@ -20,20 +20,22 @@ from typing import Any
 from bot.cli import CommandFailed
 from bot.demo.assistant import NumberingSink, play_month
 from bot.demo.generator import DemoMonth, generate_demo_month, pick_showcase_user
-from bot.drawing import drawn
 from bot.formatting import format_int
 from bot.ingest_http import ServiceState
-from bot.report_render import load_report_data
+from bot.report_request import report_scope
 from bot.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from bot.timeline_text import render_timeline
 from leadtrail_sdk import EventClient
 from reports.charts import render_client_journey
+from reports.drawing import drawn
+from reports.owner_report import build_report
 from reports.periods import Period
-from reports.report_text import render_report_text
+from reports.report_text import plain_text
 from storage.bi_views import sync_bi_zone
-from storage.chart_queries import journey_data
+from storage.chart_queries import client_journey
 from storage.database import Database, open_database
+from storage.event_types import EventType
 from storage.outbox import Attachment
 from storage.summary import client_count, event_count
 from storage.timeline import event_fields, find_client_ids, load_card, load_events
@@ -98,8 +100,8 @@ async def _write_showcase(
 ) -> tuple[str, list[Path], str]:
     """The owner's report (text and charts) and one client's card, timeline and journey, as files."""
     zone = settings.tz
-    report, charts_data = await load_report_data(db, settings, period)
-    text = render_report_text(report, sla_seconds=settings.reports.sla_seconds, as_html=False)
+    report = await build_report(db.sessions, report_scope(settings, period), with_charts=True)
+    text = plain_text(report.text)
     async with db.sessions() as session:
         [client_id] = (await find_client_ids(session, showcase))[:1]
         card = await load_card(session, client_id)
@@ -107,13 +109,12 @@ async def _write_showcase(
         timeline = render_timeline(
             card, [event_fields(event) for event in await load_events(session, client_id)], zone
         )
-        journey = await journey_data(session, client_id, zone)
-    attachments = await drawn(charts_data.render)
+        journey = await client_journey(session, client_id, zone)
     journey_png = await drawn(render_client_journey, journey)
     files = [out / "report.txt", out / "client.txt"]
     files[0].write_text(text + "\n", encoding="utf-8")
     files[1].write_text(timeline + "\n", encoding="utf-8")
-    for item in (*attachments, Attachment("client-journey.png", journey_png)):
+    for item in (*report.charts, Attachment("client-journey.png", journey_png)):
         (out / item.filename).write_bytes(item.content)
         files.append(out / item.filename)
     return text, files, timeline
@@ -141,7 +142,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         await db.close()
 
     print(f"LeadTrail — демо: барбершоп «Усы», Казань, {first_day:%d.%m.%Y}–{end:%d.%m.%Y}")
-    dialogs = sum(event["event"] == "message_received" for event in events if "message_id" in event)
+    dialogs = sum(event["event"] == EventType.MESSAGE_RECEIVED for event in events if "message_id" in event)
     print(
         f"Клиенты в Telegram написали ассистенту-примеру {format_int(dialogs)} сообщений; его ответы, "
         f"заявки, записи и отказы записал middleware LeadTrail."

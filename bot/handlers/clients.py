@@ -17,12 +17,12 @@ from bot.client_view import (
     render_timeline_page,
     timeline_keyboard,
 )
-from bot.drawing import drawn
 from bot.filters import IsOwner
 from bot.settings import Settings
 from reports.charts import render_client_journey
+from reports.drawing import drawn
 from storage.audit import record_action
-from storage.chart_queries import journey_data
+from storage.chart_queries import client_journey
 from storage.database import Database
 
 
@@ -108,7 +108,7 @@ async def show_journey(
     """The client's journey on a time axis, as a picture."""
     await query.answer()
     async with db.sessions() as session:
-        journey = await journey_data(session, callback_data.client_id, settings.tz)
+        journey = await client_journey(session, callback_data.client_id, settings.tz)
     if not journey.events or not isinstance(query.message, Message):
         return
     picture = await drawn(render_client_journey, journey)

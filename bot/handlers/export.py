@@ -15,7 +15,7 @@ from bot.export import texts
 from bot.export.service import ExportTooBig, export_events
 from bot.filters import IsOwner
 from bot.formatting import format_int
-from bot.report_service import ReportRequest, parse_request
+from bot.report_request import ReportRequest, parse_request
 from bot.settings import Settings
 from bot.telegram_text import escape_short
 from reports.report_text import format_days

@@ -9,8 +9,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import texts
 from bot.filters import IsOwner
-from bot.report_render import render_report
-from bot.report_service import ReportRequest, parse_request, period_request, scenario_samples
+from bot.report_request import ReportRequest, parse_request, period_request, report_scope, scenario_samples
 from bot.report_view import (
     ReportAction,
     ReportCallback,
@@ -24,7 +23,7 @@ from bot.report_view import (
 from bot.settings import Settings
 from bot.telegram_media import photo_albums
 from bot.telegram_text import escape_short
-from reports.metrics import load_report
+from reports.owner_report import build_report
 from storage.audit import record_action
 from storage.database import Database
 
@@ -33,9 +32,10 @@ async def _send_report(
     message: Message, bot: Bot, db: Database, settings: Settings, request: ReportRequest
 ) -> None:
     await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO)
-    rendered = await render_report(db, settings, request.period, request.location)
+    scope = report_scope(settings, request.period, request.location)
+    rendered = await build_report(db.sessions, scope, with_charts=True)
     await message.answer(rendered.text, reply_markup=report_keyboard(request.code, request.location))
-    for album in photo_albums(rendered.attachments):
+    for album in photo_albums(rendered.charts):
         await message.answer_media_group(album)
 
 
@@ -83,13 +83,8 @@ async def open_section(
     if section is Section.AB:
         text = render_ab(await scenario_samples(db, settings, request))
     else:
-        report_data = await load_report(
-            db.sessions,
-            request.period,
-            settings.tz,
-            sla_seconds=settings.reports.sla_seconds,
-            location=request.location,
-        )
+        scope = report_scope(settings, request.period, request.location)
+        report_data = (await build_report(db.sessions, scope)).report
         renderers = {
             Section.CHANNELS: render_channels,
             Section.INTENTS: render_intents,

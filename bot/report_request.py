@@ -1,4 +1,5 @@
-"""What /report needs besides the report itself: reading the owner's arguments and the A/B samples."""
+"""Which report is asked for: the owner's /report arguments, a button's period, and the plain values the
+report builder takes from the settings; and the A/B samples of /report's section."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from bot.report_view import DEFAULT_PERIOD
 from bot.settings import Settings
 from reports.ab_test import ScenarioSample
+from reports.owner_report import ReportScope
 from reports.periods import Period, default_period, parse_period
 from storage.database import Database
 from storage.scenario_queries import scenario_conversions
@@ -48,3 +50,8 @@ async def scenario_samples(db: Database, settings: Settings, request: ReportRequ
     async with db.sessions() as session:
         rows = await scenario_conversions(session, start, end, request.location)
     return [ScenarioSample(scenario, dialogs, leads) for scenario, dialogs, leads in rows]
+
+
+def report_scope(settings: Settings, period: Period, location: str | None = None) -> ReportScope:
+    """The report builder's inputs: the settings it needs as plain values."""
+    return ReportScope(period, settings.tz, settings.reports.sla_seconds, location)
