@@ -9,10 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import texts
 from bot.settings import Settings
-from reports.alert_texts import RULE_TITLES
 from reports.alerts import AlertVerdict, evaluate_all
+from reports.texts import alerts as texts
 from storage.alert_queries import gather_inputs
 from storage.alert_state import load_states, log_alert, new_state
 from storage.database import Database
@@ -77,7 +76,7 @@ class AlertEngine:
         state.firing, state.since = False, None
         if muted or state.last_sent_at is None:
             return None
-        return "resolved", texts.alert_resolved(RULE_TITLES.get(verdict.rule, verdict.rule), verdict.scope)
+        return "resolved", texts.resolved(verdict.rule, verdict.scope)
 
     async def _enqueue(self, session: AsyncSession, text: str) -> None:
         for owner in self._settings.telegram.owners:
@@ -89,5 +88,5 @@ class AlertEngine:
                 channel="email",
                 recipient=address,
                 text=text,
-                subject=texts.ALERT_SUBJECT,
+                subject=texts.SUBJECT,
             )

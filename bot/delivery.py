@@ -19,7 +19,7 @@ from aiogram.exceptions import (
 
 from bot.background import cancel_and_wait
 from bot.telegram_media import photo_albums
-from bot.telegram_text import CAPTION_LIMIT, pack_lines
+from reports.texts.html import CAPTION_LIMIT, pack_lines
 from storage.database import Database, StorageUnavailable
 from storage.outbox import Delivery, due_deliveries, mark_failed, mark_retry, mark_sent
 

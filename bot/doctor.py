@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
+from reports.texts import doctor as texts
 
 MIN_INGEST_TOKEN_CHARS = 20
 _SECRET_KEYS = frozenset({"token", "tokens", "password", "hash_secret", "secret", "webhook_url"})
@@ -59,15 +60,13 @@ def fail(key: str, text: str) -> Finding:
 
 def check_config_loaded(path: Path | None) -> Finding:
     if path is None:
-        return ok(
-            "config", "файл не задан: значения по умолчанию и переменные LEADTRAIL_… (задайте --config FILE)"
-        )
-    return ok("config", f"файл {path} прочитан, все ключи верны")
+        return ok("config", texts.CONFIG_DEFAULTS)
+    return ok("config", texts.CONFIG_READ.format(path=path))
 
 
 def config_failed(path: Path | None, reason: str) -> Finding:
-    where = f"файл {path}" if path is not None else "переменные LEADTRAIL_…"
-    return fail("config", f"{where} не загружается: {reason}. Исправьте и запустите doctor снова")
+    where = texts.CONFIG_FILE.format(path=path) if path is not None else texts.CONFIG_ENV
+    return fail("config", texts.CONFIG_FAILED.format(where=where, reason=reason))
 
 
 def _is_secret(name: str, key: str, value: Any) -> bool:
@@ -94,80 +93,56 @@ def check_config_permissions(path: Path, data: dict[str, Any]) -> Finding:
     secrets = secret_keys_in(data)
     mode = stat.S_IMODE(path.stat().st_mode)
     if not secrets:
-        return ok("config.permissions", "в файле нет секретов (токены берутся из окружения)")
+        return ok("config.permissions", texts.PERMISSIONS_NO_SECRETS)
     if mode & 0o077:
-        return warn(
-            "config.permissions",
-            f"файл с секретами ({', '.join(secrets)}) доступен не только владельцу (права {mode:04o}): "
-            f"chmod 600 {path}",
-        )
-    return ok("config.permissions", f"секреты в файле, права {mode:04o}: читает только владелец")
+        opened = texts.PERMISSIONS_OPEN.format(keys=", ".join(secrets), mode=mode, path=path)
+        return warn("config.permissions", opened)
+    return ok("config.permissions", texts.PERMISSIONS_OK.format(mode=mode))
 
 
 def check_telegram_token(settings: Settings) -> Finding:
     # The format was checked when the config loaded; a wrong one never gets this far.
     if settings.telegram.token is None:
-        return warn(
-            "telegram.token",
-            "не задан: бот выключен, работает только HTTP-приём. Токен даёт @BotFather; "
-            "задайте LEADTRAIL_TELEGRAM__TOKEN или [telegram] token",
-        )
-    return ok("telegram.token", "задан, формат верный")
+        return warn("telegram.token", texts.TOKEN_MISSING)
+    return ok("telegram.token", texts.TOKEN_OK)
 
 
 def check_owners(settings: Settings) -> Finding:
     telegram, email = settings.telegram.owners, settings.email.owners
     if not telegram and not email:
-        return fail(
-            "telegram.owners",
-            "пуст: никто не получит отчёты и оповещения, бот откажет всем. "
-            "Впишите свой Telegram user id (его покажет @userinfobot) в [telegram] owners",
-        )
+        return fail("telegram.owners", texts.OWNERS_NONE)
     if not telegram:
-        return warn("telegram.owners", f"пуст: отчёты уйдут только на e-mail ({len(email)} адр.)")
+        return warn("telegram.owners", texts.OWNERS_EMAIL_ONLY.format(count=len(email)))
     if settings.telegram.token is None:
-        return warn("telegram.owners", f"владельцев {len(telegram)}, но без telegram.token бот им не ответит")
-    return ok("telegram.owners", f"владельцев: {len(telegram)}")
+        return warn("telegram.owners", texts.OWNERS_NO_BOT.format(count=len(telegram)))
+    return ok("telegram.owners", texts.OWNERS_OK.format(count=len(telegram)))
 
 
 def check_ingest_tokens(settings: Settings) -> Finding:
     tokens = [token.get_secret_value() for token in settings.ingest.tokens]
     if not tokens:
-        return warn(
-            "ingest.tokens",
-            "пуст: POST /v1/events отклонит всё (401). Создайте токен: "
-            'python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
-        )
+        return warn("ingest.tokens", texts.INGEST_NONE)
     short = [f"ingest.tokens[{n}]" for n, token in enumerate(tokens) if len(token) < MIN_INGEST_TOKEN_CHARS]
     if short:
         return fail(
-            "ingest.tokens",
-            f"короче {MIN_INGEST_TOKEN_CHARS} символов, их можно подобрать: {', '.join(short)}. "
-            'Замените на python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
+            "ingest.tokens", texts.INGEST_SHORT.format(chars=MIN_INGEST_TOKEN_CHARS, keys=", ".join(short))
         )
-    return ok("ingest.tokens", f"токенов: {len(tokens)}, все не короче {MIN_INGEST_TOKEN_CHARS} символов")
+    return ok("ingest.tokens", texts.INGEST_OK.format(count=len(tokens), chars=MIN_INGEST_TOKEN_CHARS))
 
 
 def check_hash_secret(settings: Settings) -> Finding:
     if settings.retention.hash_secret is None:
-        return fail(
-            "retention.hash_secret",
-            f"не задан: старые диалоги (старше {settings.retention.days} дн.) не обезличиваются (152-ФЗ). "
-            'Создайте ключ python3 -c "import secrets; print(secrets.token_hex(32))" '
-            "и задайте LEADTRAIL_RETENTION__HASH_SECRET",
-        )
-    return ok("retention.hash_secret", "задан")
+        return fail("retention.hash_secret", texts.HASH_SECRET_MISSING.format(days=settings.retention.days))
+    return ok("retention.hash_secret", texts.HASH_SECRET_OK)
 
 
 def check_timezone(settings: Settings, now: datetime | None = None) -> Finding:
     try:
         zone = ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        return fail(
-            "timezone", f"неизвестный часовой пояс {settings.timezone!r}: укажите, например, Europe/Moscow"
-        )
+        return fail("timezone", texts.ZONE_UNKNOWN.format(zone=settings.timezone))
     local = (now or datetime.now(UTC)).astimezone(zone)
-    return ok("timezone", f"{settings.timezone}, там сейчас {local:%H:%M}")
+    return ok("timezone", texts.ZONE_OK.format(zone=settings.timezone, time=f"{local:%H:%M}"))
 
 
 def _writable_location(path: Path) -> str | None:
@@ -175,13 +150,13 @@ def _writable_location(path: Path) -> str | None:
     folder = path.parent
     while not folder.exists():
         if folder.parent == folder:
-            return "нет ни одной существующей папки на пути"
+            return texts.NO_FOLDER_ON_PATH
         folder = folder.parent
     if not folder.is_dir():
-        return f"{folder} — файл, а не папка"
+        return texts.NOT_A_FOLDER.format(folder=folder)
     if folder != path.parent:
-        return None if _can_create_in(folder) else f"нельзя создать папку в {folder}"
-    return None if _can_create_in(folder) else f"нет права записи в папку {folder}"
+        return None if _can_create_in(folder) else texts.CANNOT_MAKE_FOLDER.format(folder=folder)
+    return None if _can_create_in(folder) else texts.CANNOT_WRITE_FOLDER.format(folder=folder)
 
 
 def _can_create_in(folder: Path) -> bool:
@@ -198,13 +173,13 @@ def check_sqlite_location(settings: Settings) -> Finding | None:
         return None
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
-        return warn("database.url", "база в памяти: всё пропадёт при остановке. Укажите файл")
+        return warn("database.url", texts.SQLITE_IN_MEMORY)
     path = Path(database).expanduser().resolve()
     if path.exists() and not path.is_file():
-        return fail("database.url", f"{path} существует, но это не файл: укажите путь к файлу базы")
+        return fail("database.url", texts.SQLITE_NOT_A_FILE.format(path=path))
     if (reason := _writable_location(path)) is not None:
-        return fail("database.url", f"файл базы {path} не создать: {reason}. Укажите другой путь")
-    return ok("database.url", f"папка файла базы {path.parent} доступна для записи")
+        return fail("database.url", texts.SQLITE_CANNOT_CREATE.format(path=path, reason=reason))
+    return ok("database.url", texts.SQLITE_OK.format(folder=path.parent))
 
 
 def _path_settings(settings: Settings) -> Iterator[tuple[str, Path]]:
@@ -225,9 +200,9 @@ def check_paths(settings: Settings) -> list[Finding]:
         target = path / ".leadtrail-doctor" if path.is_dir() or key.endswith(("_dir", "_directory")) else path
         reason = _writable_location(target)
         if reason is None:
-            findings.append(ok(key, f"{path}: запись возможна"))
+            findings.append(ok(key, texts.PATH_OK.format(path=path)))
         else:
-            findings.append(fail(key, f"{path}: запись невозможна ({reason}). Исправьте права или путь"))
+            findings.append(fail(key, texts.PATH_FAILED.format(path=path, reason=reason)))
     return findings
 
 
@@ -243,39 +218,26 @@ async def check_database(settings: Settings) -> Finding:
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database not in ("", ":memory:") and not _exists(database):
-            return warn(
-                "database",
-                f"файла {database} ещё нет: `leadtrail run` создаст его и схему при первом запуске",
-            )
+            return warn("database", texts.DATABASE_NO_FILE.format(path=database))
     try:
         status = await schema_status(settings.database.url)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-        return fail(
-            "database",
-            f"{shown} недоступна ({type(exc).__name__}: {reason}). Проверьте адрес, пароль, сервер",
-        )
+        unreachable = texts.DATABASE_UNREACHABLE.format(url=shown, error=type(exc).__name__, reason=reason)
+        return fail("database", unreachable)
     if not status.known:
-        return fail(
-            "database",
-            f"схема ревизии {status.current} новее этой версии LeadTrail (последняя {status.head}): "
-            "обновите LeadTrail",
-        )
+        return fail("database", texts.DATABASE_NEWER.format(current=status.current, head=status.head))
     if status.current is None:
-        return warn("database", "база доступна, но пуста: `leadtrail run` создаст схему при запуске")
+        return warn("database", texts.DATABASE_EMPTY)
     if not status.up_to_date:
-        return warn(
-            "database",
-            f"схема устарела (ревизия {status.current}, нужна {status.head}): `leadtrail run` обновит её "
-            "при запуске; сначала сделайте резервную копию",
-        )
-    return ok("database", f"доступна, схема актуальна (ревизия {status.head})")
+        return warn("database", texts.DATABASE_OLD.format(current=status.current, head=status.head))
+    return ok("database", texts.DATABASE_OK.format(head=status.head))
 
 
 async def check_bot_api(settings: Settings, timeout: float = 15.0) -> Finding:  # noqa: ASYNC109
     """``getMe`` against the configured Bot API server: only with ``--online``."""
     if settings.telegram.token is None:
-        return warn("telegram.api_server", "не проверен: telegram.token не задан")
+        return warn("telegram.api_server", texts.BOT_API_SKIPPED)
     from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
 
     from bot.telegram_link import create_bot
@@ -285,16 +247,16 @@ async def check_bot_api(settings: Settings, timeout: float = 15.0) -> Finding:  
     try:
         me = await asyncio.wait_for(bot.get_me(), timeout)
     except TelegramUnauthorizedError:
-        return fail("telegram.token", "Bot API не принял токен (401): возьмите действующий у @BotFather")
+        return fail("telegram.token", texts.BOT_API_REFUSED)
     except (TelegramNetworkError, OSError, TimeoutError) as exc:
         return fail(
-            "telegram.api_server", f"{server} недоступен ({type(exc).__name__}): проверьте сеть и адрес"
+            "telegram.api_server", texts.BOT_API_UNREACHABLE.format(server=server, error=type(exc).__name__)
         )
     except TelegramAPIError as exc:
-        return fail("telegram.api_server", f"{server} ответил ошибкой: {exc.message}")
+        return fail("telegram.api_server", texts.BOT_API_ERROR.format(server=server, message=exc.message))
     finally:
         await bot.session.close()
-    return ok("telegram.api_server", f"{server} отвечает, бот @{me.username}")
+    return ok("telegram.api_server", texts.BOT_API_OK.format(server=server, username=me.username))
 
 
 def offline_checks(settings: Settings, config_path: Path | None, data: dict[str, Any]) -> list[Finding]:

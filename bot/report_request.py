@@ -6,13 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.report_view import DEFAULT_PERIOD
 from bot.settings import Settings
 from reports.ab_test import ScenarioSample
 from reports.owner_report import ReportScope
 from reports.periods import Period, default_period, parse_period
 from storage.database import Database
 from storage.scenario_queries import scenario_conversions
+
+# The period code of a plain /report: yesterday and the 7 days before.
+DEFAULT_PERIOD = "default"
 
 
 @dataclass(frozen=True, slots=True)

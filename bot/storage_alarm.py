@@ -14,8 +14,8 @@ from collections.abc import Callable
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 
-from bot import fault_texts
 from bot.background import cancel_and_wait
+from reports.texts import faults
 from storage.writer import EventWriter
 
 logger = logging.getLogger(__name__)
@@ -63,10 +63,10 @@ class StorageAlarm:
         if failing and not self._announced:
             if self._last_alarm is not None and now - self._last_alarm < self._repeat:
                 return  # flapping: the owners heard about it a moment ago
-            if await self._send(fault_texts.STORAGE_FAILING):
+            if await self._send(faults.STORAGE_FAILING):
                 self._announced, self._last_alarm = True, now
                 logger.warning("storage alarm: owners told that events cannot be stored")
-        elif since is None and self._announced and await self._send(fault_texts.STORAGE_RECOVERED):
+        elif since is None and self._announced and await self._send(faults.STORAGE_RECOVERED):
             self._announced = False
             logger.info("storage alarm: owners told that storing works again")
 

@@ -21,9 +21,9 @@ from aiogram.methods import GetMe, GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import BotCommand
 
-from bot import texts
 from bot.ingest_http import ServiceState
 from bot.settings import Settings
+from reports.texts import commands as texts
 
 logger = logging.getLogger(__name__)
 

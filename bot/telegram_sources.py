@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 from aiogram import Bot
 from aiogram.types import Message
 
-from bot import texts
 from bot.events import FieldError
 from bot.ingest import IngestOutcome, ingest_items
 from bot.notify import NoticeThrottle, notify_owners
 from bot.payloads import UndecodableBody, decode_json, decode_ndjson
 from bot.settings import Settings
+from reports.texts import faults
 from storage.database import StorageUnavailable
 from storage.writer import EventWriter, Rejected
 
@@ -112,5 +112,5 @@ class TelegramSourceService:
         if not self.throttle.allow():
             return
         held_back = self.throttle.take_suppressed()
-        text = texts.source_rejected_notice(outcome.accepted, outcome.rejected, held_back)
+        text = faults.source_rejected_notice(outcome.accepted, outcome.rejected, held_back)
         await notify_owners(bot, self.settings.telegram.owners, text)

@@ -15,8 +15,8 @@ from datetime import datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from reports import alert_texts as texts
 from reports.quantiles import percentile, share_over
+from reports.texts import alerts as texts
 from storage.alert_inputs import (
     CONVERSION_HISTORY_DAYS,
     NO_SHOW_HISTORY_DAYS,

@@ -20,6 +20,8 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
+from reports.texts import charts as texts
+from reports.texts.numbers import format_compact, format_int, format_percent
 from storage.aggregates import HOURS, ClientJourney, WeekHourGrid
 from storage.event_types import EventType
 
@@ -29,10 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.text import Text
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 800, 150
-NO_DATA = "Нет данных за период"
-NBSP = "\u00a0"
 ZERO_WIDTH_JOINER = "\u200d"
-WEEKDAY_NAMES = ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс")
 
 # A calm palette, one meaning per colour across all charts.
 INK = "#2E3440"
@@ -56,16 +55,20 @@ LABEL_SIZE = 14
 TICK_SIZE = 13
 _LABEL: dict[str, Any] = {"fontsize": 12, "color": INK, **PLAIN}  # cell labels of the heatmap
 
-JOURNEY_LANES: tuple[tuple[str, str, str, str], ...] = (
-    (EventType.MESSAGE_RECEIVED, "сообщение", BLUE, "o"),
-    (EventType.ASSISTANT_RESPONSE, "ответ ИИ", TEAL, "s"),
-    (EventType.LEAD_CREATED, "заявка", GOLD, "D"),
-    (EventType.APPOINTMENT_BOOKED, "запись", GREEN, "^"),
-    (EventType.PAYMENT_STATUS, "оплата", PURPLE, "h"),
-    (EventType.NO_SHOW, "неявка", RED, "X"),
-    (EventType.REFUSAL, "отказ", DARK_RED, "v"),
+# (event, lane name, colour, marker) of the journey chart, top to bottom.
+JOURNEY_LANES: tuple[tuple[str, str, str, str], ...] = tuple(
+    (event, texts.JOURNEY_LANE_NAMES[event], colour, marker)
+    for event, colour, marker in (
+        (EventType.MESSAGE_RECEIVED, BLUE, "o"),
+        (EventType.ASSISTANT_RESPONSE, TEAL, "s"),
+        (EventType.LEAD_CREATED, GOLD, "D"),
+        (EventType.APPOINTMENT_BOOKED, GREEN, "^"),
+        (EventType.PAYMENT_STATUS, PURPLE, "h"),
+        (EventType.NO_SHOW, RED, "X"),
+        (EventType.REFUSAL, DARK_RED, "v"),
+    )
 )
-OTHER_LANE = ("", "другое", GREY, "P")
+OTHER_LANE = ("", texts.JOURNEY_OTHER_LANE, GREY, "P")
 
 
 @functools.cache
@@ -103,39 +106,9 @@ def plain_text(text: str, limit: int = 40) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _int(value: int) -> str:
-    return f"{value:,}".replace(",", NBSP)
-
-
-def _number(value: float, digits: int = 1) -> str:
-    """1,5 and 3 (not 3,0): seconds read the Russian way, with at most ``digits`` (≥ 1) decimals."""
-    return f"{value:.{digits}f}".rstrip("0").rstrip(".").replace(".", ",")
-
-
-def _percent(share: float | None) -> str:
-    return "—" if share is None else f"{share * 100:.1f}".replace(".", ",") + f"{NBSP}%"
-
-
-def _plural(count: int, one: str, few: str, many: str) -> str:
-    tail, tens = count % 10, count % 100
-    if tail == 1 and tens != 11:
-        return one
-    if 2 <= tail <= 4 and not 12 <= tens <= 14:
-        return few
-    return many
-
-
 def period_caption(period: ChartPeriod) -> str:
-    first, last = period.first_day, period.last_day
-    if first == last:
-        text = f"{first:%d.%m.%Y}"
-    elif first.year == last.year:
-        text = f"{first:%d.%m}–{last:%d.%m.%Y}"
-    else:
-        text = f"{first:%d.%m.%Y}–{last:%d.%m.%Y}"
-    if period.location:
-        text += f" · {plain_text(period.location, 30)}"
-    return text
+    location = plain_text(period.location, 30) if period.location else None
+    return texts.period_caption(period.first_day, period.last_day, location)
 
 
 def _figure() -> Figure:
@@ -197,7 +170,7 @@ def _title(figure: Figure, title: str, caption: str) -> None:
 def _no_data(title: str, caption: str) -> bytes:
     figure = _figure()
     _title(figure, title, caption)
-    figure.text(0.5, 0.5, NO_DATA, ha="center", va="center", fontsize=24, color=MUTED, **PLAIN)
+    figure.text(0.5, 0.5, texts.NO_DATA, ha="center", va="center", fontsize=24, color=MUTED, **PLAIN)
     return _png(figure)
 
 
@@ -212,38 +185,31 @@ def _style(ax: Axes) -> None:
 
 def render_funnel(data: FunnelData) -> bytes:
     """Clients → leads → bookings → paid as bars with each step's share of the previous; no-shows in red."""
-    title, caption = "Воронка", period_caption(data.period)
+    title, caption = texts.FUNNEL_TITLE, period_caption(data.period)
     if data.is_empty:
         return _no_data(title, caption)
     figure = _figure()
     _title(figure, title, caption)
     ax = figure.add_axes((0.14, 0.04, 0.84, 0.84))
     _style(ax)
-    steps = (
-        ("Клиенты", data.clients, BLUE),
-        ("Заявки", data.leads, TEAL),
-        ("Записи", data.bookings, GREEN),
-        ("Оплаты", data.paid, PURPLE),
-    )
+    values = (data.clients, data.leads, data.bookings, data.paid)
+    steps = tuple(zip(texts.FUNNEL_STEPS, values, (BLUE, TEAL, GREEN, PURPLE), strict=True))
     positions = list(range(len(steps) - 1, -1, -1))
     widest = max(value for _, value, _ in steps) or 1
     ax.barh(positions, [value for _, value, _ in steps], height=0.6, color=[color for *_, color in steps])
     previous: int | None = None
     for (_, value, _), y in zip(steps, positions, strict=True):
-        label = _int(value)
-        if previous is not None:
-            label += f"  ({_percent(value / previous if previous else None)} от предыдущего)"
+        label = texts.funnel_step(value, previous)
         lift = 0.14 if y == positions[2] and data.no_shows else 0.0
         ax.text(value + widest * 0.015, y + lift, label, va="center", fontsize=15, color=INK, **PLAIN)
         previous = value
     if data.no_shows:
         booked_y, marked = positions[2], min(data.no_shows, data.bookings)
         ax.barh([booked_y], [marked], left=[data.bookings - marked], height=0.6, color=RED)
-        share = _percent(data.no_shows / data.bookings if data.bookings else None)
         ax.text(
             data.bookings + widest * 0.015,
             booked_y - 0.2,
-            f"неявки: {_int(data.no_shows)} ({share})",
+            texts.funnel_no_shows(data.no_shows, data.bookings),
             va="center",
             fontsize=13,
             color=RED,
@@ -262,7 +228,7 @@ def render_daily_trend(data: DailyTrend) -> bytes:
     """Bars of clients, leads and bookings per local day, with the dialog → lead conversion as a line."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    title, caption = "Клиенты, заявки и записи по дням", period_caption(data.period)
+    title, caption = texts.TREND_TITLE, period_caption(data.period)
     if data.is_empty:
         return _no_data(title, caption)
     figure = _figure()
@@ -272,16 +238,17 @@ def render_daily_trend(data: DailyTrend) -> bytes:
     days = data.days
     width = 0.27
     slots = range(len(days))
+    clients_label, leads_label, bookings_label = texts.TREND_SERIES
     series = (
-        ("Клиенты (диалоги)", [d.clients for d in days], BLUE, -width),
-        ("Заявки", [d.leads for d in days], TEAL, 0.0),
-        ("Записи", [d.bookings for d in days], GREEN, width),
+        (clients_label, [d.clients for d in days], BLUE, -width),
+        (leads_label, [d.leads for d in days], TEAL, 0.0),
+        (bookings_label, [d.bookings for d in days], GREEN, width),
     )
     for label, values, color, shift in series:
         ax.bar([slot + shift for slot in slots], values, width, color=color, label=label)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", color=GRID)
-    ax.set_ylabel("Количество", fontsize=LABEL_SIZE, color=INK, **PLAIN)
+    ax.set_ylabel(texts.TREND_AXIS, fontsize=LABEL_SIZE, color=INK, **PLAIN)
     step = max(1, math.ceil(len(days) / 10))
     ax.set_xticks(list(slots)[::step], [f"{d.day:%d.%m}" for d in days][::step], **PLAIN)
     ax.set_xlim(-0.6, len(days) - 0.4)
@@ -290,10 +257,16 @@ def render_daily_trend(data: DailyTrend) -> bytes:
     shares = [math.nan if d.conversion is None else d.conversion * 100 for d in days]
     known = [share for share in shares if not math.isnan(share)]
     conversion.plot(
-        list(slots), shares, color=ORANGE, linewidth=2.5, marker="o", markersize=5, label="Конверсия в заявку"
+        list(slots),
+        shares,
+        color=ORANGE,
+        linewidth=2.5,
+        marker="o",
+        markersize=5,
+        label=texts.TREND_CONVERSION,
     )
     conversion.set_ylim(0, min(100.0, max(10.0, math.ceil(max(known, default=0) * 1.25 / 10) * 10)))
-    conversion.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0f}{NBSP}%"))
+    conversion.yaxis.set_major_formatter(FuncFormatter(lambda value, _: format_percent(value / 100, 0)))
     conversion.tick_params(labelsize=TICK_SIZE, colors=ORANGE)
     for side in ("top", "left", "bottom"):
         conversion.spines[side].set_visible(False)
@@ -324,12 +297,12 @@ def render_latency(data: LatencyDistribution) -> bytes:
     from matplotlib.ticker import FuncFormatter
 
     sla = data.sla_seconds
-    title, caption = "Время ответа ИИ", period_caption(data.period)
+    title, caption = texts.LATENCY_TITLE, period_caption(data.period)
     p50, p95, over = data.percentile(0.5), data.percentile(0.95), data.over_sla_share
     if p50 is None or p95 is None:
         return _no_data(title, caption)
     figure = _figure()
-    _title(figure, f"{title}: {_percent(over)} дольше {_number(sla)} с", caption)
+    _title(figure, texts.latency_title(over, sla), caption)
     ax = figure.add_axes((0.09, 0.13, 0.88, 0.72))
     _style(ax)
     largest = data.seconds[-1]
@@ -352,25 +325,23 @@ def render_latency(data: LatencyDistribution) -> bytes:
         color=[GOLD if left >= sla else BLUE for left in edges[:-1]],
         edgecolor="white",
     )
-    ax.axvline(sla, color=RED, linewidth=3, linestyle="--", label=f"SLA {_number(sla)} с")
-    ax.axvline(p50, color=INK, linewidth=2, linestyle=":", label=f"p50 {_number(p50)} с")
-    ax.axvline(p95, color=PURPLE, linewidth=2, linestyle="-.", label=f"p95 {_number(p95)} с")
+    sla_mark, p50_mark, p95_mark = texts.latency_marks(sla, p50, p95)
+    ax.axvline(sla, color=RED, linewidth=3, linestyle="--", label=sla_mark)
+    ax.axvline(p50, color=INK, linewidth=2, linestyle=":", label=p50_mark)
+    ax.axvline(p95, color=PURPLE, linewidth=2, linestyle="-.", label=p95_mark)
     legend = ax.legend(fontsize=13, frameon=False, loc="upper right")
     for text in legend.get_texts():
         text.set_parse_math(False)
     ax.set_title(
-        f"Ответов: {_int(data.total)} · медиана {_number(p50)} с · 95 % быстрее {_number(p95)} с",
+        texts.latency_subtitle(data.total, p50, p95),
         loc="left",
         fontsize=LABEL_SIZE,
         color=MUTED,
         **PLAIN,
     )
-    xlabel = "Время ответа, с"
-    if clipped:
-        xlabel += f" · в последнем столбце ещё {_int(clipped)} дольше {_number(upper)} с"
-    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE, color=INK, **PLAIN)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _number(value, 2)))
-    ax.set_ylabel("Ответов", fontsize=LABEL_SIZE, color=INK, **PLAIN)
+    ax.set_xlabel(texts.latency_axis(clipped, upper), fontsize=LABEL_SIZE, color=INK, **PLAIN)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_compact(value, 2)))
+    ax.set_ylabel(texts.LATENCY_COUNT_AXIS, fontsize=LABEL_SIZE, color=INK, **PLAIN)
     ax.set_xlim(0, upper)
     ax.grid(axis="y", color=GRID)
     return _png(figure)
@@ -401,7 +372,7 @@ def _heat_panel(
     # grid line each) were a third of the chart's drawing time.
     ax.set_xticks([])
     ax.set_yticks([])
-    for day, weekday in enumerate(WEEKDAY_NAMES):
+    for day, weekday in enumerate(texts.WEEKDAY_NAMES):
         ax.text(-0.01, day, weekday, transform=ax.get_yaxis_transform(), ha="right", va="center", **_LABEL)
     for hour in range(HOURS):
         ax.text(hour, -0.03, str(hour), transform=ax.get_xaxis_transform(), ha="center", va="top", **_LABEL)
@@ -411,13 +382,14 @@ def _heat_panel(
     for spine in ax.spines.values():
         spine.set_visible(False)
     if peak == 0:
-        ax.set_title(f"{name}: не было", loc="left", fontsize=LABEL_SIZE, color=MUTED, **PLAIN)
+        ax.set_title(texts.heat_panel_empty(name), loc="left", fontsize=LABEL_SIZE, color=MUTED, **PLAIN)
         return
     ax.add_patch(Rectangle((peak_hour - 0.5, peak_day - 0.5), 1, 1, fill=False, edgecolor=INK, linewidth=2.5))
-    ax.text(peak_hour, peak_day, _int(peak), ha="center", va="center", fontsize=10, color="white", **PLAIN)
+    ax.text(
+        peak_hour, peak_day, format_int(peak), ha="center", va="center", fontsize=10, color="white", **PLAIN
+    )
     ax.set_title(
-        f"{name} · пик: {WEEKDAY_NAMES[peak_day]} {peak_hour:02d}:00–{(peak_hour + 1) % 24:02d}:00,"
-        f" {_int(peak)}",
+        texts.heat_panel_peak(name, peak_day, peak_hour, peak),
         loc="left",
         fontsize=LABEL_SIZE,
         color=INK,
@@ -427,14 +399,15 @@ def _heat_panel(
 
 def render_heatmap(data: WeekHourHeatmap) -> bytes:
     """Weekday × hour of client messages and, below, of refusals: where demand meets no free slot."""
-    title, caption = "Спрос и отказы по часам", period_caption(data.period)
+    title, caption = texts.HEATMAP_TITLE, period_caption(data.period)
     if data.is_empty:
         return _no_data(title, caption)
     figure = _figure()
     _title(figure, title, caption)
+    (demand_name, demand_unit), (refusals_name, refusals_unit) = texts.HEATMAP_PANELS
     panels = (
-        (0.555, data.demand, "Blues", "Сообщения клиентов", "сообщений"),
-        (0.11, data.refusals, "Oranges", "Отказы", "отказов"),
+        (0.555, data.demand, "Blues", demand_name, demand_unit),
+        (0.11, data.refusals, "Oranges", refusals_name, refusals_unit),
     )
     for bottom, grid, colours, name, unit in panels:
         # Room on the right for the colour bar's four-digit labels and its title.
@@ -444,7 +417,7 @@ def render_heatmap(data: WeekHourHeatmap) -> bytes:
     ax.text(
         0.5,
         -0.17,
-        "Час (местное время)",
+        texts.HEATMAP_AXIS,
         transform=ax.transAxes,
         ha="center",
         va="top",
@@ -471,8 +444,7 @@ def render_client_journey(data: ClientJourney) -> bytes:
     """One client's events on a time axis, one lane per event type; refusals show their reason."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-    who = plain_text(data.name or "", 40) or f"№{data.client_id}"
-    title = f"Путь клиента: {who}"
+    title = texts.journey_title(plain_text(data.name or "", 40), data.client_id)
     if data.is_empty:
         return _no_data(title, "")
     figure = _figure()
@@ -539,8 +511,7 @@ def render_client_journey(data: ClientJourney) -> bytes:
     ax.xaxis.get_offset_text().set_fontsize(12)
     count = len(data.events)
     ax.set_title(
-        f"{_int(count)} {_plural(count, 'событие', 'события', 'событий')} · "
-        f"{first:%d.%m.%Y %H:%M} — {last:%d.%m.%Y %H:%M}",
+        texts.journey_subtitle(count, first, last),
         loc="left",
         fontsize=LABEL_SIZE,
         color=MUTED,

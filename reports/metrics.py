@@ -58,6 +58,12 @@ class Report:
     # Every answer time behind ai_response_seconds (derived ones included), for the answer-time chart.
     answer_seconds: tuple[float, ...] = field(default=(), compare=False, repr=False)
 
+    @property
+    def has_data(self) -> bool:
+        """Whether anything at all happened in the period: else a change against it means nothing."""
+        counts = (self.messages, self.ai_responses, self.leads, self.bookings, self.no_shows, self.refusals)
+        return any(counts) or bool(self.payments_paid)
+
     def as_json(self) -> dict[str, Any]:
         """The contract of ``report --json``: the design's keys in its order, then ``previous``."""
         data: dict[str, Any] = {

@@ -24,7 +24,7 @@ from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistr
 from reports.drawing import drawn
 from reports.metrics import Report, compute_period, compute_report
 from reports.periods import Period
-from reports.report_text import render_report_text, report_subject
+from reports.texts import report as texts
 from storage.aggregates import PeriodAggregates
 from storage.chart_queries import daily_counts, week_hour_counts
 from storage.outbox import Attachment
@@ -86,8 +86,9 @@ def _computed(scope: ReportScope, period: Period, raw: PeriodAggregates) -> Repo
 
 
 def _rendered(scope: ReportScope, report: Report, album: tuple[Attachment, ...] = ()) -> OwnerReport:
-    text = render_report_text(report, sla_seconds=scope.sla_seconds)
-    return OwnerReport(report, text, report_subject(scope.period), album)
+    return OwnerReport(
+        report, texts.summary(report, sla_seconds=scope.sla_seconds), texts.subject(scope.period), album
+    )
 
 
 async def _after(earlier: asyncio.Future[Any], read: Awaitable[T]) -> T:

@@ -65,7 +65,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from storage.audit import record_action
 from storage.database import Database
 from storage.models import Base, Client, ClientIdentity, OwnerAudit, QuarantinedPayload, StoredEvent
 from storage.phones import normalize_phone
@@ -81,13 +80,10 @@ BLANKED_COLUMNS = ("message", "assistant_response", "prompt", "phone", "name", "
 PSEUDONYMISED_COLUMNS = ("user_id", "crm_id", "lead_id")
 EXTRA_KEPT_KEYS = frozenset({"utm", "source", "campaign", "medium"})
 EXTRA_KEPT_PREFIX = "utm_"
-REQUESTED_FROM_CLI = "cli"
-CLI_OWNER_ID = 0
 # Shorter values would match inside unrelated text; they are scrubbed only where they are the whole text.
 _MIN_MENTION_CHARS = 4
 _NATIONAL_PHONE_DIGITS = 10
 _SCAN_CHUNK = 500
-_SCRUBBED_DETAILS = "скрыто: клиент удалён по запросу"
 
 
 def _table(model: type[Base]) -> Table:
@@ -494,7 +490,9 @@ async def _delete_chunked(conn: AsyncConnection, table: Any, row_ids: Sequence[i
     return len(row_ids)
 
 
-async def _erase_clients(conn: AsyncConnection, client_ids: list[int], traces: _Traces) -> ForgetReport:
+async def _erase_clients(
+    conn: AsyncConnection, client_ids: list[int], traces: _Traces, redacted_as: str
+) -> ForgetReport:
     event_ids = list(
         (await conn.execute(select(events.c.id).where(events.c.client_id.in_(client_ids)))).scalars()
     )
@@ -512,51 +510,29 @@ async def _erase_clients(conn: AsyncConnection, client_ids: list[int], traces: _
         await conn.execute(
             update(audit)
             .where(audit.c.id.in_(lookups[start : start + _SCAN_CHUNK]))
-            .values(details=_SCRUBBED_DETAILS)
+            .values(details=redacted_as)
         )
     return ForgetReport(len(client_ids), erased_events, erased_identities, quarantined)
-
-
-def _owner_id(requested_by: str) -> int:
-    if requested_by == REQUESTED_FROM_CLI:
-        return CLI_OWNER_ID
-    if requested_by.isdigit():
-        return int(requested_by)
-    raise ValueError(
-        f"requested_by must be {REQUESTED_FROM_CLI!r} or a Telegram user id, not {requested_by!r}"
-    )
-
-
-def forget_details(report: ForgetReport) -> str:
-    """The audit line: that it was done and how much, never whom."""
-    if not report.clients:
-        return "клиент не найден"
-    return (
-        f"клиентов удалено: {report.clients}, событий удалено: {report.events}, "
-        f"идентификаторов: {report.identities}, записей карантина: {report.quarantined}"
-    )
 
 
 async def forget_client(
     db: Database,
     query: str,
     *,
-    requested_by: str,
+    redacted_as: str,
     drop_identity_cache: Callable[[], None] | None = None,
 ) -> ForgetReport:
-    """Erase everyone known by this id (user, CRM, lead id or phone) now, and log that it was done.
+    """Erase everyone known by this id (user, CRM, lead id or phone) now.
 
-    ``requested_by`` is ``"cli"`` or the Telegram id of the owner who asked (the audit log's owner id;
-    0 for the command line). Also deleted: quarantined payloads mentioning one of their ids, phones or
-    names; owners' earlier lookups of them keep their time but lose what was typed.
+    Also deleted: quarantined payloads mentioning one of their ids, phones or names; owners' earlier
+    lookups of them keep their time, and what was typed becomes ``redacted_as``. Recording that the
+    erasure was done is the caller's (it knows who asked and how to say it).
     """
-    owner_id = _owner_id(requested_by)
     async with _erasing_connection(db) as conn, _transaction(conn, write=True):
         async with AsyncSession(bind=conn) as session:
             client_ids = await find_client_ids(session, query)
         traces = await _traces_of(conn, client_ids, query)
-        report = await _erase_clients(conn, client_ids, traces)
-    await record_action(db.sessions, owner_id, "forget", forget_details(report))
+        report = await _erase_clients(conn, client_ids, traces, redacted_as)
     if report.clients and drop_identity_cache is not None:
         drop_identity_cache()
     if db.is_sqlite:

@@ -16,11 +16,11 @@ from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.types import BotCommand
 from sqlalchemy import func, select
 
-from bot import texts
 from bot.dispatcher import build_dispatcher
-from bot.report_view import PERIOD_BUTTONS
 from bot.settings import Settings
 from reports.alerts import RULES
+from reports.texts import commands as texts
+from reports.texts.report import PERIOD_BUTTONS
 from storage.database import Database
 from storage.models import OwnerAudit, StoredEvent
 from storage.writer import EventWriter
@@ -57,7 +57,7 @@ def _candidates(annotation: Any) -> list[Any]:
         return list(annotation)
     if annotation is int:
         return [1, 0, -1, 2**31]
-    return ["", "tg_1", "7d", "yesterday", *RULES, *(code for code, _ in PERIOD_BUTTONS)]
+    return ["", "tg_1", "7d", "yesterday", *RULES, *PERIOD_BUTTONS]
 
 
 def forged_callbacks(dispatcher: Dispatcher) -> dict[str, list[str]]:

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.client_service import timeline_page
-from bot.client_view import PAGE_SIZE, ClientAction, ClientCallback, render_details
+from bot.client_view import PAGE_SIZE, ClientAction, ClientCallback
 from bot.events import validate_items
+from reports.texts import client as client_texts
 from storage.models import OwnerAudit
 from storage.timeline import find_client_ids
 from tests.bot_harness import OWNER, STRANGER, BotHarness, bot_harness
@@ -86,7 +87,9 @@ async def test_client_card_timeline_pages_and_details(tmp_path: Path) -> None:
         details = ClientCallback(action=ClientAction.DETAILS, client_id=1, page=0).pack()
         api.press_button(OWNER, details)
         async with harness.db.sessions() as session:
-            expected_chunks = len(render_details(await timeline_page(session, 1, 0), harness.settings.tz))
+            expected_chunks = len(
+                client_texts.details(await timeline_page(session, 1, 0), harness.settings.tz)
+            )
         assert expected_chunks >= 2  # the 5,000-character message does not fit one message
         sent = await api.wait_for("sendMessage", count=2 + expected_chunks, timeout=15)
         detail_texts = " ".join(call.params["text"] for call in sent[2:])

@@ -23,6 +23,7 @@ from reports import charts
 from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
 from reports.owner_report import ReportScope, build_report
 from reports.periods import Period
+from reports.texts import charts as chart_texts
 from storage.aggregates import ClientJourney, DayCounts, JourneyEvent, WeekHourGrid, empty_grid, freeze_grid
 from storage.chart_queries import client_journey, daily_counts, week_hour_counts
 from storage.database import Database
@@ -181,7 +182,7 @@ def test_renders_a_png_of_the_agreed_size(render: Renderer, data: Any, drawn: Dr
         image = open_png(render(data))
     colours = image.getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 50  # drawn, not a blank page
-    assert charts.NO_DATA not in drawn.strings()
+    assert chart_texts.NO_DATA not in drawn.strings()
     assert drawn.formulas == []
     drawn.assert_inside_image()
 
@@ -189,7 +190,7 @@ def test_renders_a_png_of_the_agreed_size(render: Renderer, data: Any, drawn: Dr
 @pytest.mark.parametrize(("render", "data"), EMPTY, ids=ids(EMPTY))
 def test_empty_data_says_so_in_the_image(render: Renderer, data: Any, drawn: Drawn) -> None:
     open_png(render(data))
-    assert charts.NO_DATA in drawn.strings()
+    assert chart_texts.NO_DATA in drawn.strings()
 
 
 def hostile_cases() -> list[tuple[Renderer, Any]]:

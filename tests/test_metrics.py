@@ -21,7 +21,8 @@ from reports.metrics import Report, compute_period, compute_report, ratio, top
 from reports.owner_report import ReportScope, build_report
 from reports.periods import Period, default_period, parse_period, period_between
 from reports.quantiles import percentile
-from reports.report_text import TELEGRAM_LIMIT, plain_text, render_report_text
+from reports.texts.html import MESSAGE_LIMIT, plain_text
+from reports.texts.report import summary
 from storage.aggregates import Breakdown, Funnel, PeriodAggregates
 from storage.database import Database, open_database
 from storage.report_queries import load_period_aggregates
@@ -463,23 +464,26 @@ def test_report_text_in_russian_with_changes_and_escaping() -> None:
         response_seconds=[],
     )
     report = report_of(aggregates(), empty)
-    text = render_report_text(report, sla_seconds=3)
+    text = summary(report, sla_seconds=3)
     assert "<b>📊 Отчёт за 10.03.2025 — 11.03.2025</b>" in text
-    assert "в сравнении с 08.03.2025 — 09.03.2025" in text
-    assert "Сообщения: 1\u00a0234 ▲ +1\u00a0234" in text
+    assert "в сравнении с 08.03.2025 — 09.03.2025: нет данных за прошлый период" in text
+    assert "Сообщения: 1\u00a0234\n" in text  # nothing to compare with: no "▲ +1 234"
+    assert "▲" not in text
     assert "Диалог → заявка: 52,9\u00a0%" in text  # 9 of 17
     assert "Заявка → запись: 0,0\u00a0%" in text
     assert "Неявки от записей: 0,0\u00a0%" in text
     assert "медиана: 2,0\u00a0с" in text
     assert "Дольше SLA (3\u00a0с): 33,3\u00a0%" in text
     assert "От первого сообщения до записи, медиана: —" in text
-    assert "Выручка: 45\u00a0600 ▲ +45\u00a0600" in text
+    assert "Выручка: 45\u00a0600\u00a0₽\n" in text
     assert "1. &lt;b&gt;дорого&lt;/b&gt; &amp; далеко — 5 (62,5\u00a0%)" in text
     assert "2. нет вечерних слотов — 3 (37,5\u00a0%)" in text
 
     back = report_of(empty, aggregates())
-    back_text = render_report_text(back, sla_seconds=3)
+    back_text = summary(back, sla_seconds=3)
+    assert "нет данных за прошлый период" not in back_text
     assert "Сообщения: 0 ▼ −1\u00a0234 (−100,0\u00a0%)" in back_text
+    assert "Выручка: 0\u00a0₽ ▼ −45\u00a0600\u00a0₽ (−100,0\u00a0%)" in back_text
     assert "Диалог → заявка: —" in back_text
     assert "Отказов не было." in back_text
 
@@ -495,6 +499,6 @@ def test_report_text_stays_within_telegram_limit() -> None:
     long = {f"{n}{NASTY * 90}": 100 - n for n in range(10)}
     raw = aggregates(refusal_reasons=long)
     report = report_of(raw, raw, location='"&<>' * 64)
-    text = render_report_text(report, sla_seconds=3)
-    assert len(text) < TELEGRAM_LIMIT
+    text = summary(report, sla_seconds=3)
+    assert len(text) < MESSAGE_LIMIT
     assert NASTY not in text

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import texts
 from bot.client_service import lookup_clients
 from bot.events import validate_items
+from reports.texts import client as client_texts
 from storage.database import Database
 from storage.search import SearchIndexer, search_clients
 from storage.writer import EventWriter
@@ -107,7 +107,7 @@ async def test_client_lookup_treats_like_wildcards_and_quotes_as_plain_text(
 OWNER_QUERIES = [
     ("/client 100%", "Скидка 100%_VIP", 2),  # the card and the timeline
     ("/client o'neil", "Анна O'Neil", 2),
-    ("/client ' OR 1=1 --", texts.CLIENT_NOT_FOUND, 1),
+    ("/client ' OR 1=1 --", client_texts.NOT_FOUND, 1),
     ("/search маникюр*", "маникюр", 1),
     ('/search "маникюр" OR педикюр', "ничего не нашлось", 1),
     ("/search message:стрижка", "стрижка бороды", 1),

@@ -68,7 +68,7 @@ def test_text_is_the_owners_summary_without_tags(config: Path) -> None:
     assert "📊 Отчёт за 10.03.2025 — 11.03.2025" in text
     assert "Диалог → заявка: 50,0\u00a0% ▲ +50,0\u00a0п.п." in text
     assert "Заявка → запись: 50,0\u00a0%" in text
-    assert "Выручка: 3\u00a0500,50 ▲ +3\u00a0500,50" in text
+    assert "Выручка: 3\u00a0500,50\u00a0₽ ▲ +3\u00a0500,50\u00a0₽" in text
     assert "Ответ ИИ, медиана: 2,5\u00a0с" in text
     assert "1. нет вечерних слотов — 2 (50,0\u00a0%)" in text
     assert "<b>" not in text and "&amp;" not in text

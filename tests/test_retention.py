@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import insert, select
 
+from bot.privacy import CLI_OWNER_ID, forget
 from reports.owner_report import ReportScope, build_report
 from reports.periods import Period
 from storage.audit import recent_actions, record_action
@@ -24,7 +24,6 @@ from storage.retention import (
     PSEUDONYM_PREFIX,
     AnonymizationReport,
     anonymize_before,
-    forget_client,
     kept_extra,
 )
 from storage.search import SearchIndexer, search_clients
@@ -396,8 +395,11 @@ async def test_forget_leaves_no_trace_of_the_person_and_logs_only_that_it_was_do
         assert found_in(await file_bytes(db), DANIYAR_TRACES) == DANIYAR_TRACES
     dropped_cache: list[bool] = []
 
-    report = await forget_client(
-        db, "+7 (900) 111-22-33", requested_by="cli", drop_identity_cache=lambda: dropped_cache.append(True)
+    report = await forget(
+        db,
+        "+7 (900) 111-22-33",
+        owner_id=CLI_OWNER_ID,
+        drop_identity_cache=lambda: dropped_cache.append(True),
     )
 
     assert (report.clients, report.events, report.quarantined) == (1, 6, 1)
@@ -421,7 +423,7 @@ async def test_forget_from_telegram_logs_the_owner_and_unknown_ids_erase_nothing
 ) -> None:
     await write_history(db, writer)
     state = await dump(db)
-    report = await forget_client(db, "tg_nobody", requested_by="123456")
+    report = await forget(db, "tg_nobody", owner_id=123456)
     assert report.clients == report.events == 0
     after = await dump(db)
     assert {name: rows for name, rows in after.items() if name != "owner_audit"} == {
@@ -430,8 +432,6 @@ async def test_forget_from_telegram_logs_the_owner_and_unknown_ids_erase_nothing
     async with db.sessions() as session:
         [entry] = await recent_actions(session)
     assert (entry.owner_id, entry.action, entry.details) == (123456, "forget", "клиент не найден")
-    with pytest.raises(ValueError, match="requested_by"):
-        await forget_client(db, "tg_alsu_1001", requested_by="owner")
 
 
 def test_only_attribution_survives_in_extra() -> None:

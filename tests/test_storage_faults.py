@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 import pytest
 
-from bot import fault_texts
+from reports.texts import faults as fault_texts
 from tests.fake_bot_api import FakeBotAPI
 from tests.processes import (
     RunningService,

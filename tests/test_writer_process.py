@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from bot.ingest import ingest_items
+from bot.privacy import CLI_OWNER_ID, forget
 from storage.batch_store import StoreFailed
 from storage.database import Database, StorageUnavailable, open_database
 from storage.models import Client, StoredEvent
-from storage.retention import forget_client
 from storage.search import SearchIndexer, search_clients
 from storage.writer import EventWriter
 from storage.writer_process import WriterProcess
@@ -152,8 +152,8 @@ async def test_an_erased_client_is_forgotten_by_the_writer_process_too(
 ) -> None:
     """Its identity cache lives in the writer process: a stale entry would link new events to the erased."""
     await ingest_items([event(0, user="tg_gone")], process_writer, UTC, source="test")
-    report = await forget_client(
-        process_db, "tg_gone", requested_by="cli", drop_identity_cache=process_writer.forget_identities
+    report = await forget(
+        process_db, "tg_gone", owner_id=CLI_OWNER_ID, drop_identity_cache=process_writer.forget_identities
     )
     assert report.clients == 1
     await ingest_items([event(1, user="tg_gone")], process_writer, UTC, source="test")

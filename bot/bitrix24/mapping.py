@@ -1,4 +1,5 @@
-"""Pure translations between Bitrix24 entities and LeadTrail events (no I/O, so tests read like a table).
+"""Pure translations between Bitrix24 entities and LeadTrail events (no I/O, so tests read like a table);
+what LeadTrail writes into the CRM in words is in ``reports.texts.crm``.
 
 CRM ids on LeadTrail's side keep the seed's form: a lead is ``BX_<id>`` (``"crm_id":"BX_67890"``),
 a contact ``BX_C<id>``, a deal ``BX_D<id>``; ``leadtrail client BX_…`` finds the client by any of them.
@@ -14,9 +15,6 @@ from storage.event_types import EventType
 ORIGINATOR_ID = "leadtrail"
 ENTITY_PREFIX = {"lead": "BX_", "contact": "BX_C", "deal": "BX_D"}
 SHORT_LIMIT = 256
-COMMENT_LINE_LIMIT = 500
-COMMENT_LIMIT = 4000
-SPEAKERS = {"client": "Клиент", "assistant": "Ассистент", "manager": "Менеджер"}
 
 
 def crm_id(entity: str, entity_id: int | str) -> str:
@@ -99,24 +97,3 @@ def deal_owner_ids(fields: dict[str, Any]) -> list[str]:
         if value.isdigit() and value != "0":
             ids.append(crm_id(entity, value))
     return ids
-
-
-def dialog_comment(lines: list[tuple[str, str]]) -> str | None:
-    """Plain text for ``crm.timeline.comment.add``: the latest turns, each cut to a readable length."""
-    if not lines:
-        return None
-    out = ["Диалог с ИИ-ассистентом (LeadTrail):"]
-    for who, text in lines:
-        text = " ".join(text.split())
-        if len(text) > COMMENT_LINE_LIMIT:
-            text = text[: COMMENT_LINE_LIMIT - 1] + "…"
-        out.append(f"{SPEAKERS.get(who, who)}: {text}")
-    comment = "\n".join(out)
-    return comment if len(comment) <= COMMENT_LIMIT else comment[: COMMENT_LIMIT - 1] + "…"
-
-
-def linked_message(entity: str, entity_crm_id: str, created: bool) -> str:
-    if created:
-        return f"Лид создан в Битрикс24: {entity_crm_id}"
-    what = {"lead": "лид", "contact": "контакт"}.get(entity, entity)
-    return f"Найден в Битрикс24 ({what}): {entity_crm_id}"

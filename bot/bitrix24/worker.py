@@ -23,6 +23,7 @@ from bot.bitrix24 import mapping
 from bot.bitrix24.client import Bitrix24Client, Bitrix24Error
 from bot.events import validate_items
 from bot.settings import Bitrix24Settings, Settings
+from reports.texts import crm as crm_texts
 from storage import crm_jobs
 from storage.crm_lookup import lead_context, owner_of_crm_ids, recent_dialog
 from storage.database import Database, StorageUnavailable
@@ -226,7 +227,7 @@ class CrmWorker:
                 "actor": "system",
                 "crm_id": entity_crm_id,
                 "status": "created" if created else "found",
-                "message": mapping.linked_message(entity, entity_crm_id, created),
+                "message": crm_texts.linked_message(entity, entity_crm_id, created),
                 "event_id": f"bitrix24:linked:{origin}",
                 "source": "bitrix24",
             }
@@ -259,7 +260,7 @@ class CrmWorker:
             # By user id, not client id: the client may have been merged since the job was queued.
             client_ids = await find_client_ids(session, str(job.payload["user_id"]))
             lines = await recent_dialog(session, client_ids[0]) if client_ids else []
-        comment = mapping.dialog_comment(lines)
+        comment = crm_texts.dialog_comment(lines)
         if comment is None:
             raise JobSkipped
         fields = {

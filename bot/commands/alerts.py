@@ -9,8 +9,8 @@ import argparse
 import html
 from datetime import UTC, datetime
 
-from bot.formatting import format_local
 from bot.settings import Settings
+from reports.texts.numbers import format_local
 
 
 def _moment(text: str) -> datetime:
@@ -43,7 +43,7 @@ async def run_alerts_command(settings: Settings, args: argparse.Namespace) -> in
     # without loading SQLAlchemy.
     from bot.alert_engine import AlertEngine
     from bot.commands.common import opened_database, print_json
-    from reports.alert_texts import check_summary
+    from reports.texts.alerts import check_summary
 
     zone = settings.tz
     now: datetime = args.now or datetime.now(UTC)

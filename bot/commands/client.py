@@ -9,7 +9,7 @@ from typing import Any
 from bot.cli import CommandFailed
 from bot.commands.common import opened_database, print_json
 from bot.settings import Settings
-from bot.timeline_text import render_timeline
+from reports.texts.client import terminal_timeline
 from storage.timeline import ClientCard, event_fields, find_client_ids, load_card, load_events
 
 
@@ -40,5 +40,5 @@ async def show_client(settings: Settings, args: argparse.Namespace) -> int:
     if as_json:
         print_json({"client": _card_json(card), "events": events}, zone)
     else:
-        print(render_timeline(card, events, zone))
+        print(terminal_timeline(card, events, zone))
     return 0

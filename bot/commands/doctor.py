@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import CONFIG_ENV_VAR, ConfigError, Settings
+from reports.texts import doctor as texts
 
 
 def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,7 @@ def _print(findings: list[Any]) -> int:
         print(finding.line())
     failed = sum(finding.level is Level.FAIL for finding in findings)
     warned = sum(finding.level is Level.WARN for finding in findings)
-    print(f"Итог: ошибок {failed}, предупреждений {warned}.")
+    print(texts.SUMMARY.format(failed=failed, warned=warned))
     return 1 if failed else 0
 
 

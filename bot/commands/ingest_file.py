@@ -14,6 +14,8 @@ from bot.ingest import ingest_items
 from bot.payloads import parse_ndjson_lines
 from bot.service import create_writer
 from bot.settings import Settings
+from reports.texts import cli as texts
+from reports.texts.numbers import NONE
 
 CHUNK_LINES = 5000
 MAX_LISTED_ERRORS = 100
@@ -53,15 +55,20 @@ async def ingest_file(settings: Settings, args: argparse.Namespace) -> int:
                 for error in outcome.errors:
                     if listed < MAX_LISTED_ERRORS:
                         line = parsed.line_numbers[error.index]
-                        print(f"строка {line}: {error.field or '—'}: {error.message}", file=sys.stderr)
+                        print(
+                            texts.INGEST_LINE_ERROR.format(
+                                line=line, field=error.field or NONE, message=error.message
+                            ),
+                            file=sys.stderr,
+                        )
                     listed += 1
         finally:
             await writer.close()
             if stream is not sys.stdin.buffer:
                 stream.close()
     if listed > MAX_LISTED_ERRORS:
-        print(f"… и ещё {listed - MAX_LISTED_ERRORS} ошибок (все — в leadtrail quarantine)", file=sys.stderr)
-    print(f"принято: {accepted}, дубликатов: {duplicates}, отклонено: {rejected}")
+        print(texts.INGEST_MORE_ERRORS.format(count=listed - MAX_LISTED_ERRORS), file=sys.stderr)
+    print(texts.INGEST_SUMMARY.format(accepted=accepted, duplicates=duplicates, rejected=rejected))
     if rejected:
         raise CommandFailed(f"{rejected} lines rejected (kept in quarantine, see leadtrail quarantine)")
     return 0

@@ -16,6 +16,7 @@ from bot.retention_job import RetentionJob
 from bot.settings import Settings
 from reports.owner_report import build_report
 from reports.periods import Period
+from reports.texts import cli as texts
 from storage.outbox import enqueue
 
 JOBS = ("daily-report", "alerts", "retention")
@@ -48,14 +49,14 @@ async def run_job(settings: Settings, args: argparse.Namespace) -> int:
                         subject=report.subject,
                         attachments=report.charts,
                     )
-            print(f"Отчёт за {yesterday:%d.%m.%Y} поставлен в очередь: получателей {len(recipients)}.")
+            print(texts.JOB_REPORT_QUEUED.format(day=yesterday, recipients=len(recipients)))
         elif args.job == "alerts":
             queued = await AlertEngine(db, settings, lambda: None).check(now)
-            print(f"Оповещений поставлено в очередь: {len(queued)}.")
+            print(texts.JOB_ALERTS_QUEUED.format(count=len(queued)))
         else:
             result = await RetentionJob(db, settings).run(now)
             if result is None:
-                print("retention.hash_secret не задан: обезличивание не выполнено.")
+                print(texts.JOB_NO_SECRET)
                 return 1
-            print(f"Обезличено событий: {result.events}, клиентов: {result.clients}.")
+            print(texts.JOB_ANONYMIZED.format(events=result.events, clients=result.clients))
     return 0

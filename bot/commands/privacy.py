@@ -14,10 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli import EXIT_USAGE, CommandFailed
 from bot.commands.common import opened_database
+from bot.privacy import CLI_OWNER_ID, forget
 from bot.settings import Settings
 from reports.periods import period_between
+from reports.texts import privacy as texts
 from storage.database import Database
-from storage.retention import REQUESTED_FROM_CLI, AnonymizationReport, anonymize_before, forget_client
+from storage.retention import anonymize_before
 from storage.timeline import find_client_ids, load_card
 
 _YES = frozenset({"y", "yes", "д", "да"})
@@ -49,12 +51,12 @@ async def _describe_client(db: Database, query: str) -> str:
         cards = [card for client_id in client_ids if (card := await load_card(session, client_id))]
     if not cards:
         raise CommandFailed(f"no client with user_id, crm_id, lead_id or phone {query!r}")
-    return "; ".join(f"#{card.id} {card.name or 'без имени'}, событий: {card.event_count}" for card in cards)
+    return texts.cli_who(cards)
 
 
 def _confirmed(query: str, who: str) -> bool:
     try:
-        answer = input(f"Удалить всё о клиенте {query} ({who})? [y/N] ")
+        answer = input(texts.CLI_CONFIRM.format(query=query, who=who))
     except EOFError:
         return False
     return answer.strip().casefold() in _YES
@@ -70,14 +72,15 @@ async def run_forget(settings: Settings, args: argparse.Namespace) -> int:
         try:
             if not args.yes and not _confirmed(query, await _describe_client(db, query)):
                 raise CommandFailed("cancelled: nothing was erased")
-            report = await forget_client(db, query, requested_by=REQUESTED_FROM_CLI)
+            report = await forget(db, query, owner_id=CLI_OWNER_ID)
         except SQLAlchemyError as exc:
             raise CommandFailed(f"cannot erase the client: {type(exc).__name__}") from None
     if not report.clients:
         raise CommandFailed(f"no client with user_id, crm_id, lead_id or phone {query!r}")
     print(
-        f"Клиент удалён: событий — {report.events}, идентификаторов — {report.identities}, "
-        f"записей карантина — {report.quarantined}. В журнал записано, что удаление сделано."
+        texts.CLI_DONE.format(
+            events=report.events, identities=report.identities, quarantined=report.quarantined
+        )
     )
     return 0
 
@@ -90,16 +93,6 @@ def anonymization_cutoff(before: str | None, settings: Settings, now: datetime) 
     if cutoff > now:
         raise ValueError(f"--before {before} is in the future: that would anonymise today's events")
     return cutoff
-
-
-def _summary(report: AnonymizationReport, settings: Settings) -> str:
-    until = report.cutoff.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
-    verb = "Будет обезличено" if report.dry_run else "Обезличено"
-    dropped = "будет удалено" if report.dry_run else "удалено"
-    return (
-        f"{verb} событий: {report.events}, клиентов: {report.clients}; "
-        f"{dropped} из карантина: {report.quarantined} (всё до {until}, {settings.timezone})"
-    )
 
 
 async def run_anonymize(settings: Settings, args: argparse.Namespace) -> int:
@@ -115,5 +108,5 @@ async def run_anonymize(settings: Settings, args: argparse.Namespace) -> int:
             )
         except SQLAlchemyError as exc:
             raise CommandFailed(f"cannot anonymise: {type(exc).__name__}") from None
-    print(_summary(report, settings))
+    print(texts.anonymization_summary(report, settings.tz, settings.timezone))
     return 0

@@ -6,6 +6,8 @@ import argparse
 
 from bot.commands.common import local_iso, opened_database, print_json
 from bot.settings import Settings
+from reports.texts import cli as texts
+from reports.texts.numbers import NONE
 from storage.quarantine import count_rejections, recent_rejections
 
 _PREVIEW_CHARS = 300
@@ -36,9 +38,9 @@ async def show_quarantine(settings: Settings, args: argparse.Namespace) -> int:
             zone,
         )
         return 0
-    print(f"В карантине: {total} (показаны последние {len(rows)})")
+    print(texts.QUARANTINE_HEADER.format(total=total, shown=len(rows)))
     for row in rows:
-        reasons = "; ".join(f"{error.get('field') or '—'}: {error.get('message')}" for error in row.errors)
+        reasons = "; ".join(f"{error.get('field') or NONE}: {error.get('message')}" for error in row.errors)
         preview = row.payload if len(row.payload) <= _PREVIEW_CHARS else row.payload[:_PREVIEW_CHARS] + "…"
         print(f"#{row.id} {local_iso(row.received_at, zone)} [{row.source}] {reasons}\n    {preview}")
     return 0

@@ -58,7 +58,7 @@ async def show_report(settings: Settings, args: argparse.Namespace) -> int:
     from bot.commands.common import opened_database, print_json
     from bot.report_request import report_scope
     from reports.owner_report import build_report
-    from reports.report_text import plain_text
+    from reports.texts.html import plain_text
 
     try:
         period = chosen_period(args, datetime.now(UTC), settings)

@@ -20,18 +20,18 @@ from typing import Any
 from bot.cli import CommandFailed
 from bot.demo.assistant import NumberingSink, play_month
 from bot.demo.generator import DemoMonth, generate_demo_month, pick_showcase_user
-from bot.formatting import format_int
 from bot.ingest_http import ServiceState
 from bot.report_request import report_scope
 from bot.service import create_writer, start_ingest_site
 from bot.settings import Settings
-from bot.timeline_text import render_timeline
 from leadtrail_sdk import EventClient
 from reports.charts import render_client_journey
 from reports.drawing import drawn
 from reports.owner_report import build_report
 from reports.periods import Period
-from reports.report_text import plain_text
+from reports.texts import demo as texts
+from reports.texts.client import terminal_timeline
+from reports.texts.html import plain_text
 from storage.bi_views import sync_bi_zone
 from storage.chart_queries import client_journey
 from storage.database import Database, open_database
@@ -106,7 +106,7 @@ async def _write_showcase(
         [client_id] = (await find_client_ids(session, showcase))[:1]
         card = await load_card(session, client_id)
         assert card is not None
-        timeline = render_timeline(
+        timeline = terminal_timeline(
             card, [event_fields(event) for event in await load_events(session, client_id)], zone
         )
         journey = await client_journey(session, client_id, zone)
@@ -141,22 +141,15 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await db.close()
 
-    print(f"LeadTrail — демо: барбершоп «Усы», Казань, {first_day:%d.%m.%Y}–{end:%d.%m.%Y}")
-    dialogs = sum(event["event"] == EventType.MESSAGE_RECEIVED for event in events if "message_id" in event)
-    print(
-        f"Клиенты в Telegram написали ассистенту-примеру {format_int(dialogs)} сообщений; его ответы, "
-        f"заявки, записи и отказы записал middleware LeadTrail."
-    )
-    print(
-        f"Отправлено через EventClient и HTTP: {format_int(len(events))} событий, "
-        f"доставлено {format_int(sent)} ({seconds:.1f} с), в базе {format_int(stored)}, "
-        f"клиентов: {format_int(clients)}\n"
-    )
+    print(texts.heading(first_day, end))
+    messages = sum(event["event"] == EventType.MESSAGE_RECEIVED for event in events if "message_id" in event)
+    print(texts.dialogs(messages))
+    print(texts.delivery(len(events), sent, seconds, stored, clients))
     print(report_text)
-    print(f"\nЛента одного клиента ({showcase}):\n")
+    print(texts.showcase(showcase))
     print(timeline)
-    print("\nФайлы демо:")
+    print(texts.FILES)
     for path in [out / DB_NAME, *files]:
-        print(f"  {path}")
-    print(f"\nДругой клиент: LEADTRAIL_DATABASE__URL={url} leadtrail client <user_id|crm_id|телефон>")
+        print(texts.file_line(path))
+    print(texts.another_client(url))
     return 0

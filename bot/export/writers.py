@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from bot.export.columns import COLUMNS, HEADER, Kind
+from reports.texts import export as texts
 
 FORMATS = ("csv", "xlsx", "parquet")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Excel's limit for one cell; longer texts are cut with a mark (the CSV and Parquet keep them whole).
 XLSX_CELL_LIMIT = 32_767
-XLSX_CUT_MARK = "…[обрезано]"
 # Control characters XML 1.0 (and so XLSX) cannot hold; openpyxl refuses them.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -123,7 +123,7 @@ class XlsxExport:
         if isinstance(value, str):
             text = neutralise(_XML_ILLEGAL.sub("\ufffd", value))
             if len(text) > XLSX_CELL_LIMIT:
-                text = text[: XLSX_CELL_LIMIT - len(XLSX_CUT_MARK)] + XLSX_CUT_MARK
+                text = text[: XLSX_CELL_LIMIT - len(texts.XLSX_CUT_MARK)] + texts.XLSX_CUT_MARK
             return text
         if isinstance(value, datetime):
             return value.replace(tzinfo=None)

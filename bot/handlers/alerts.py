@@ -10,14 +10,13 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot import texts
 from bot.alert_engine import AlertEngine
 from bot.filters import IsOwner
-from bot.formatting import format_decimal, format_local
 from bot.settings import Settings
-from bot.telegram_text import escape, escape_short, pack_lines
-from reports.alert_texts import RULE_TITLES
-from reports.alerts import RULES, AlertVerdict
+from reports.alerts import RULES
+from reports.texts import alerts as texts
+from reports.texts.html import pack_lines
+from reports.texts.numbers import format_local
 from storage.alert_state import mute_rule, muted_rules, recent_alerts
 from storage.audit import record_action
 from storage.database import Database
@@ -29,37 +28,12 @@ class MuteCallback(CallbackData, prefix="al1"):
     rule: str
 
 
-def _verdict_line(verdict: AlertVerdict) -> str:
-    state = "🔴 тревога" if verdict.firing else "🟢 норма"
-    scope = f" ({escape_short(verdict.scope, 40)})" if verdict.scope else ""
-    value = "" if verdict.value is None else f", сейчас {format_decimal(verdict.value, 2)}"
-    return f"  {state}{scope}{value}"
-
-
-def render_alerts(
-    verdicts: list[AlertVerdict],
-    settings: Settings,
-    muted: dict[str, datetime],
-    recent: list[tuple[datetime, str]],
-) -> list[str]:
-    limits = texts.alert_thresholds(settings.alerts, settings.reports.sla_seconds)
-    lines = [texts.ALERTS_HEADER]
-    for rule in RULES:
-        lines.append(f"\n<b>{escape(RULE_TITLES[rule])}</b> — {escape(limits[rule])}")
-        lines.extend(_verdict_line(verdict) for verdict in verdicts if verdict.rule == rule)
-        if rule in muted:
-            lines.append(f"  🔕 заглушено до {format_local(muted[rule], settings.tz)}")
-    lines.append(f"\n{texts.ALERTS_RECENT}")
-    lines.extend(f"{format_local(at, settings.tz)} · {escape_short(text, 300)}" for at, text in recent)
-    if not recent:
-        lines.append(texts.ALERTS_NONE_YET)
-    return pack_lines(lines)
-
-
 def mute_keyboard() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for rule in RULES:
-        builder.button(text=f"🔕 {RULE_TITLES[rule]}", callback_data=MuteCallback(rule=rule))
+        builder.button(
+            text=texts.MUTE_BUTTON.format(rule=texts.RULE_TITLES[rule]), callback_data=MuteCallback(rule=rule)
+        )
     builder.adjust(1)
     return builder.as_markup()
 
@@ -73,7 +47,8 @@ async def show_alerts(message: Message, db: Database, settings: Settings) -> Non
     async with db.sessions() as session:
         muted = await muted_rules(session, now)
         recent = [(entry.at, entry.text) for entry in await recent_alerts(session)]
-    chunks = render_alerts(verdicts, settings, muted, recent)
+    conditions = texts.thresholds(settings.alerts, settings.reports.sla_seconds)
+    chunks = pack_lines(texts.page(RULES, verdicts, conditions, muted, recent, settings.tz))
     for number, chunk in enumerate(chunks, start=1):
         await message.answer(chunk, reply_markup=mute_keyboard() if number == len(chunks) else None)
 
@@ -88,7 +63,7 @@ async def mute(query: CallbackQuery, callback_data: MuteCallback, db: Database, 
         await mute_rule(session, callback_data.rule, until)
     await record_action(db.sessions, query.from_user.id, "alerts.mute", callback_data.rule)
     await query.answer(
-        texts.ALERT_MUTED.format(rule=RULE_TITLES[callback_data.rule], until=format_local(until, settings.tz))
+        texts.MUTED.format(rule=texts.RULE_TITLES[callback_data.rule], until=format_local(until, settings.tz))
     )
 
 

@@ -6,11 +6,10 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot import texts
 from bot.filters import IsOwner
-from bot.formatting import format_local
 from bot.settings import Settings
-from bot.telegram_text import escape_short, pack_lines
+from reports.texts import audit as texts
+from reports.texts.html import pack_lines
 from storage.audit import recent_actions, record_action
 from storage.database import Database
 
@@ -25,9 +24,9 @@ async def show_audit(message: Message, db: Database, settings: Settings) -> None
         actions = await recent_actions(session, SHOWN)
     lines = [texts.AUDIT_HEADER]
     for action in actions:
-        details = f" <code>{escape_short(action.details, 80)}</code>" if action.details else ""
-        when = format_local(action.at, settings.tz)
-        lines.append(f"{when} · {action.owner_id} · /{escape_short(action.action, 64)}{details}")
+        lines.append(
+            texts.action_line(action.at, action.owner_id, action.action, action.details, settings.tz)
+        )
     if not actions:
         lines.append(texts.AUDIT_EMPTY)
     for chunk in pack_lines(lines):

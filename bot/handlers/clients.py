@@ -6,21 +6,18 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
-from bot import texts
 from bot.client_service import client_view, lookup_clients, timeline_page
 from bot.client_view import (
     ClientAction,
     ClientCallback,
     choice_keyboard,
-    render_card,
-    render_details,
-    render_timeline_page,
     timeline_keyboard,
 )
 from bot.filters import IsOwner
 from bot.settings import Settings
 from reports.charts import render_client_journey
 from reports.drawing import drawn
+from reports.texts import client as texts
 from storage.audit import record_action
 from storage.chart_queries import client_journey
 from storage.database import Database
@@ -31,11 +28,11 @@ async def _send_client(message: Message, db: Database, settings: Settings, clien
         view = await client_view(session, client_id)
         events = await timeline_page(session, client_id, 0) if view else []
     if view is None:
-        await message.answer(texts.CLIENT_GONE)
+        await message.answer(texts.GONE)
         return
-    await message.answer(render_card(view.card, view.channels, view.status, settings.tz))
+    await message.answer(texts.card(view.card, view.channels, view.status, settings.tz))
     await message.answer(
-        render_timeline_page(events, 0, view.pages, settings.tz),
+        texts.timeline_page(events, 0, view.pages, settings.tz),
         reply_markup=timeline_keyboard(client_id, 0, view.pages),
     )
 
@@ -44,19 +41,19 @@ async def find_client(message: Message, command: CommandObject, db: Database, se
     """Look a client up and show them, or offer a choice when several match."""
     query = (command.args or "").strip()
     if not query:
-        await message.answer(texts.CLIENT_USAGE)
+        await message.answer(texts.USAGE)
         return
     assert message.from_user is not None
     await record_action(db.sessions, message.from_user.id, "client", query)
     async with db.sessions() as session:
         matches = await lookup_clients(session, query)
     if not matches:
-        await message.answer(texts.CLIENT_NOT_FOUND)
+        await message.answer(texts.NOT_FOUND)
     elif len(matches) == 1:
         await _send_client(message, db, settings, matches[0].client_id)
     else:
         await message.answer(
-            texts.CLIENT_CHOOSE.format(count=len(matches)),
+            texts.CHOOSE.format(count=len(matches)),
             reply_markup=choice_keyboard([(match.client_id, match.title) for match in matches]),
         )
 
@@ -80,11 +77,11 @@ async def turn_page(
         page = min(max(callback_data.page, 0), view.pages - 1) if view else 0
         events = await timeline_page(session, callback_data.client_id, page) if view else []
     if view is None or not isinstance(query.message, Message):
-        await query.answer(texts.CLIENT_GONE)
+        await query.answer(texts.GONE)
         return
     await query.answer()
     await query.message.edit_text(
-        render_timeline_page(events, page, view.pages, settings.tz),
+        texts.timeline_page(events, page, view.pages, settings.tz),
         reply_markup=timeline_keyboard(callback_data.client_id, page, view.pages),
     )
 
@@ -98,7 +95,7 @@ async def show_details(
     await query.answer()
     if not events or not isinstance(query.message, Message):
         return
-    for chunk in render_details(events, settings.tz):
+    for chunk in texts.details(events, settings.tz):
         await query.message.answer(chunk)
 
 

@@ -11,14 +11,12 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import FSInputFile, Message
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.export import texts
 from bot.export.service import ExportTooBig, export_events
 from bot.filters import IsOwner
-from bot.formatting import format_int
 from bot.report_request import ReportRequest, parse_request
 from bot.settings import Settings
-from bot.telegram_text import escape_short
-from reports.report_text import format_days
+from reports.texts import export as texts
+from reports.texts.html import escape_short
 from storage.audit import record_action
 from storage.database import Database, StorageUnavailable
 
@@ -36,18 +34,6 @@ def parse_export(args: str, settings: Settings) -> tuple[ReportRequest, str]:
     return parse_request(rest, settings), formats[0] if formats else DEFAULT_FORMAT
 
 
-def _caption(request: ReportRequest, fmt: str, events: int) -> str:
-    period = request.period
-    caption = texts.EXPORT_CAPTION.format(
-        period=format_days(period.start_local, period.end_local),
-        events=format_int(events),
-        fmt=texts.FORMAT_NAMES[fmt],
-    )
-    if request.location is not None:
-        caption += texts.EXPORT_LOCATION.format(location=escape_short(request.location, 200))
-    return caption
-
-
 async def export(
     message: Message, command: CommandObject, bot: Bot, db: Database, settings: Settings
 ) -> None:
@@ -61,7 +47,7 @@ async def export(
         await message.answer(texts.EXPORT_USAGE.format(value=escape_short(args, 100)))
         return
     period = request.period
-    label = format_days(period.start_local, period.end_local)
+    label = texts.period_label(period)
     await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_DOCUMENT)
     name = f"leadtrail_{period.start_local}_{period.end_local}.{fmt}"
     with tempfile.TemporaryDirectory(prefix="leadtrail-export-") as folder:
@@ -88,7 +74,8 @@ async def export(
             await message.answer(texts.EXPORT_EMPTY.format(period=label))
             return
         await message.answer_document(
-            FSInputFile(path, filename=name), caption=_caption(request, fmt, result.events)
+            FSInputFile(path, filename=name),
+            caption=texts.caption(request.period, result.events, fmt, request.location),
         )
 
 

@@ -10,12 +10,13 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot import texts
 from bot.client_service import lookup_clients
 from bot.filters import IsOwner
-from bot.telegram_text import escape_short
+from bot.privacy import forget
+from reports.texts import client as client_texts
+from reports.texts import privacy as texts
+from reports.texts.html import escape_short
 from storage.database import Database
-from storage.retention import forget_client
 from storage.timeline import load_card
 from storage.writer import EventWriter
 
@@ -50,7 +51,7 @@ async def ask_forget(message: Message, command: CommandObject, db: Database) -> 
     async with db.sessions() as session:
         matches = await lookup_clients(session, query)
     if not matches:
-        await message.answer(texts.CLIENT_NOT_FOUND)
+        await message.answer(client_texts.NOT_FOUND)
     elif len(matches) > 1:
         await message.answer(texts.FORGET_AMBIGUOUS.format(count=len(matches)))
     else:
@@ -74,10 +75,10 @@ async def confirm_forget(
         card = await load_card(session, callback_data.client_id)
     identity = next((values[0] for values in card.identities.values() if values), None) if card else None
     if identity is None:
-        await query.message.edit_text(texts.CLIENT_GONE)
+        await query.message.edit_text(client_texts.GONE)
         return
-    report = await forget_client(
-        db, identity, requested_by=str(query.from_user.id), drop_identity_cache=writer.forget_identities
+    report = await forget(
+        db, identity, owner_id=query.from_user.id, drop_identity_cache=writer.forget_identities
     )
     await query.message.edit_text(texts.FORGET_DONE.format(events=report.events))
 

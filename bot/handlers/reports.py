@@ -7,23 +7,19 @@ from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
-from bot import texts
 from bot.filters import IsOwner
 from bot.report_request import ReportRequest, parse_request, period_request, report_scope, scenario_samples
 from bot.report_view import (
     ReportAction,
     ReportCallback,
     Section,
-    render_ab,
-    render_channels,
-    render_intents,
-    render_reasons,
     report_keyboard,
 )
 from bot.settings import Settings
 from bot.telegram_media import photo_albums
-from bot.telegram_text import escape_short
 from reports.owner_report import build_report
+from reports.texts import report as texts
+from reports.texts.html import escape_short
 from storage.audit import record_action
 from storage.database import Database
 
@@ -49,7 +45,7 @@ async def report(
     try:
         request = parse_request(args, settings)
     except ValueError:
-        await message.answer(texts.REPORT_USAGE.format(value=escape_short(args, 100)))
+        await message.answer(texts.USAGE.format(value=escape_short(args, 100)))
         return
     await _send_report(message, bot, db, settings, request)
 
@@ -81,14 +77,14 @@ async def open_section(
     if not isinstance(query.message, Message):
         return
     if section is Section.AB:
-        text = render_ab(await scenario_samples(db, settings, request))
+        text = texts.scenarios(await scenario_samples(db, settings, request))
     else:
         scope = report_scope(settings, request.period, request.location)
         report_data = (await build_report(db.sessions, scope)).report
         renderers = {
-            Section.CHANNELS: render_channels,
-            Section.INTENTS: render_intents,
-            Section.REASONS: render_reasons,
+            Section.CHANNELS: texts.channels,
+            Section.INTENTS: texts.intents,
+            Section.REASONS: texts.refusal_reasons,
         }
         text = renderers[section](report_data)
     await query.message.answer(text)

@@ -6,10 +6,10 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot import texts
 from bot.filters import IsOwner
 from bot.search_service import search_answer
 from bot.settings import Settings
+from reports.texts import search as texts
 from storage.audit import record_action
 from storage.database import Database
 
@@ -18,7 +18,7 @@ async def search(message: Message, command: CommandObject, db: Database, setting
     """List the clients whose dialogs contain the words, each with a button to their card."""
     query = (command.args or "").strip()
     if not query:
-        await message.answer(texts.SEARCH_USAGE)
+        await message.answer(texts.USAGE)
         return
     assert message.from_user is not None
     await record_action(db.sessions, message.from_user.id, "search", query)

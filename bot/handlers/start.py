@@ -6,8 +6,8 @@ from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
-from bot import texts
 from bot.filters import IsOwner
+from reports.texts import commands as texts
 
 
 async def start(message: Message) -> None:

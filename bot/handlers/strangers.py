@@ -6,7 +6,7 @@ from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Message
 
-from bot import texts
+from reports.texts import commands as texts
 
 
 async def refuse(message: Message) -> None:

@@ -1,4 +1,4 @@
-"""Russian texts about LeadTrail's own trouble, sent to the owners (HTML parse mode; no user data inside)."""
+"""LeadTrail's own trouble and its sources' errors, told to the owners (HTML; no personal data inside)."""
 
 from __future__ import annotations
 
@@ -14,3 +14,14 @@ STORAGE_RECOVERED = (
     "✅ <b>LeadTrail снова сохраняет события</b>\n"
     "База данных принимает записи; источники дошлют то, что не удалось сохранить во время сбоя."
 )
+
+
+def source_rejected_notice(accepted: int, rejected: int, held_back: int) -> str:
+    """Short notice to owners when a Telegram source sent something that could not be stored."""
+    text = (
+        "⚠️ <b>Источник событий в Telegram прислал данные с ошибками.</b>\n"
+        f"Принято событий: {accepted}, отклонено: {rejected}.\n"
+    )
+    if held_back:
+        text += f"Ещё сообщений с ошибками с прошлого уведомления: {held_back}.\n"
+    return text + "Отклонённое сохранено: <code>leadtrail quarantine</code> покажет, что не так."

@@ -1,17 +1,39 @@
-"""The alerts' Russian texts: what happened, the numbers behind it, since when, and what to check first.
+"""The alerts' texts: what happened, the numbers behind it, since when, and what to check first; each
+rule's condition for ``/alerts``, said from the rule's own thresholds and windows; the ``/alerts`` page.
 
-Plain text that is also valid Telegram HTML: no tags, no bare ``<`` or ``&``, and every string that came
-from a source (a channel, a quarantine reason) goes through ``shown``. Texts of rules that do not fire
-say where the value stands, for ``/alerts`` and for "resolved" messages.
+A verdict's text is plain text that is also valid Telegram HTML: no tags, no bare ``<`` or ``&``, and
+every string that came from a source (a channel, a quarantine reason) goes through ``shown``. Texts of
+rules that do not fire say where the value stands, for ``/alerts`` and for "resolved" messages.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from bot.formatting import NBSP, format_decimal, format_int, format_local
-from reports.report_text import MINUS, NONE, format_percent, format_quantity, shown
+from reports.texts.html import escape, escape_short, shown
+from reports.texts.numbers import (
+    MINUS,
+    NBSP,
+    NONE,
+    format_decimal,
+    format_int,
+    format_local,
+    format_percent,
+    format_quantity,
+)
+from storage.alert_inputs import (
+    ANSWER_WINDOW,
+    CONVERSION_HISTORY_DAYS,
+    INGEST_WINDOW,
+    NO_SHOW_HISTORY_DAYS,
+    NO_SHOW_RECENT_DAYS,
+    SILENCE_HISTORY_DAYS,
+)
+
+if TYPE_CHECKING:
+    from reports.alerts import AlertSettings, AlertVerdict
 
 SMALLEST_SHOWN_P = 0.0001
 
@@ -244,3 +266,70 @@ def check_summary(firing: int, moment: str) -> str:
     if not firing:
         return f"Всё в порядке: на {moment} ни одно правило оповещений не срабатывает."
     return f"На {moment} сработали бы оповещения: {format_int(firing)}."
+
+
+SUBJECT = "LeadTrail: тревога"
+PAGE_HEADER = "🚨 <b>Оповещения</b>: правила, пороги и что сейчас"
+PAGE_RECENT = "<b>Последние оповещения</b>"
+PAGE_NONE_YET = "Пока не было."
+MUTED = "«{rule}» заглушено до {until}"
+MUTE_BUTTON = "🔕 {rule}"
+
+
+def resolved(rule: str, scope: str) -> str:
+    """The short all-clear after an alert; ``scope`` (a channel) is escaped here."""
+    where = f" ({escape(scope)})" if scope else ""
+    return f"✅ <b>Снова в норме:</b> {escape(RULE_TITLES.get(rule, rule))}{where}."
+
+
+def _hours(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return "час" if hours == 1 else f"{format_decimal(hours, 0)} ч"
+
+
+def thresholds(settings: AlertSettings, sla_seconds: float) -> dict[str, str]:
+    """Each rule's condition in plain words, from the rules' own thresholds and windows."""
+    return {
+        "conversion_drop": f"падение ≥ {format_percent(settings.conversion_drop, 0)} к тем же часам "
+        f"за {CONVERSION_HISTORY_DAYS} дней, от {settings.min_clients} клиентов, p < {settings.p_value}",
+        "no_show_spike": f"рост ≥ {format_percent(settings.no_show_rise, 0)} за {NO_SHOW_RECENT_DAYS} дней "
+        f"к {NO_SHOW_HISTORY_DAYS} дням до, от {settings.no_show_min_bookings} записей",
+        "slow_ai": f"за {_hours(ANSWER_WINDOW)} p95 > {sla_seconds:g} с или больше "
+        f"{format_percent(settings.slow_ai_over_sla_share, 0)} ответов дольше SLA, "
+        f"от {settings.slow_ai_min_answers} ответов",
+        "source_silent": f"канал (или все вместе) молчит {settings.silence_hours:g} ч, хотя в эти часы "
+        f"писали в {settings.silence_min_days} из {SILENCE_HISTORY_DAYS} дней, "
+        f"а шанс такой тишины < {settings.silence_p_value}",
+        "ingest_errors": f"от {settings.ingest_errors_per_hour} отклонённых событий "
+        f"за {_hours(INGEST_WINDOW)}",
+    }
+
+
+def _verdict_line(verdict: AlertVerdict) -> str:
+    state = "🔴 тревога" if verdict.firing else "🟢 норма"
+    scope = f" ({escape_short(verdict.scope, 40)})" if verdict.scope else ""
+    value = "" if verdict.value is None else f", сейчас {format_decimal(verdict.value, 2)}"
+    return f"  {state}{scope}{value}"
+
+
+def page(
+    rules: tuple[str, ...],
+    verdicts: list[AlertVerdict],
+    conditions: dict[str, str],
+    muted: dict[str, datetime],
+    recent: list[tuple[datetime, str]],
+    zone: tzinfo,
+) -> list[str]:
+    """The lines of ``/alerts``: each rule with its condition, where it stands, whether it is muted; then
+    the last alerts sent."""
+    lines = [PAGE_HEADER]
+    for rule in rules:
+        lines.append(f"\n<b>{escape(RULE_TITLES[rule])}</b> — {escape(conditions[rule])}")
+        lines.extend(_verdict_line(verdict) for verdict in verdicts if verdict.rule == rule)
+        if rule in muted:
+            lines.append(f"  🔕 заглушено до {format_local(muted[rule], zone)}")
+    lines.append(f"\n{PAGE_RECENT}")
+    lines.extend(f"{format_local(at, zone)} · {escape_short(text, 300)}" for at, text in recent)
+    if not recent:
+        lines.append(PAGE_NONE_YET)
+    return lines

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from bot.formatting import format_decimal
+from reports.periods import Period
+from reports.texts.html import escape_short
+from reports.texts.numbers import format_days, format_decimal, format_int
 
+# Where a text is cut to fit an Excel cell (32,767 characters).
+XLSX_CUT_MARK = "…[обрезано]"
 FORMAT_NAMES = {"xlsx": "Excel (XLSX)", "csv": "CSV для Excel", "parquet": "Parquet"}
 
 EXPORT_USAGE = (
@@ -27,3 +31,19 @@ def format_size(size_bytes: int) -> str:
     if size_bytes < 1024 * 1024:
         return f"{format_decimal(size_bytes / 1024, 1)} КБ"
     return f"{format_decimal(size_bytes / (1024 * 1024), 1)} МБ"
+
+
+def caption(period: Period, events: int, fmt: str, location: str | None) -> str:
+    """The caption of the exported file."""
+    text = EXPORT_CAPTION.format(
+        period=format_days(period.start_local, period.end_local),
+        events=format_int(events),
+        fmt=FORMAT_NAMES[fmt],
+    )
+    if location is not None:
+        text += EXPORT_LOCATION.format(location=escape_short(location, 200))
+    return text
+
+
+def period_label(period: Period) -> str:
+    return format_days(period.start_local, period.end_local)

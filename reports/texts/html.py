@@ -1,11 +1,15 @@
-"""Fitting HTML into Telegram's limits without cutting a tag or an escape in half."""
+"""Telegram HTML: escaping what came from outside, and fitting texts into Telegram's limits without
+cutting a tag or an escape in half."""
 
 from __future__ import annotations
 
 import html
+import re
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
+SHOWN_CHARS = 60
+_TAG = re.compile(r"<[^>]+>")
 
 
 def shorten(text: str, limit: int) -> str:
@@ -26,6 +30,16 @@ def escape_short(text: object, limit: int) -> str:
         plain = plain[: max(len(plain) - (len(escaped) - limit) - 1, 0)]
         escaped = escape(plain) + "…"
     return escaped
+
+
+def shown(text: str) -> str:
+    """A source's string (a reason, a channel, a location) made safe for a message: shortened, escaped."""
+    return escape_short(text, SHOWN_CHARS)
+
+
+def plain_text(html_text: str) -> str:
+    """A message's HTML as the terminal shows it: tags dropped, entities back to characters."""
+    return html.unescape(_TAG.sub("", html_text))
 
 
 def pack_lines(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
