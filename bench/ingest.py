@@ -62,7 +62,7 @@ from bench.common import (
     running_server,
     seed_events,
 )
-from bot.events import Event, to_row
+from bot.ingestion.validation import Event, to_row
 from bot.settings import DatabaseSettings, IngestSettings
 from storage.database import sqlite_pragmas
 from storage.event_insert import SQLITE_INSERT, sqlite_values

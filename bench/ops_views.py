@@ -23,8 +23,8 @@ from sqlalchemy import text
 
 from bench.common import Figure, Target, batched, print_table, seed_events
 from bench.report import median_seconds
-from bot.events import validate_items
-from bot.ingest_metrics import IngestMetrics
+from bot.ingestion.metrics import IngestMetrics
+from bot.ingestion.validation import validate_items
 from storage.bi_views import set_bi_zone
 from storage.database import Database, open_database
 from storage.event_row import EventRow

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from bench.common import SEED_START, Figure, Target, batched, print_table, seed_events
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
 from reports.owner_report import ReportScope, build_report
 from reports.periods import Period
 from storage.database import Database, open_database

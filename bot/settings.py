@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from reports.alerts import AlertSettings
+from reports.metrics import ReportScope
+from reports.periods import Period
 from storage.event_types import EventType
 
 CONFIG_ENV_VAR = "LEADTRAIL_CONFIG"
@@ -212,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def report_scope(self, period: Period, location: str | None = None) -> ReportScope:
+        """What the report builder needs of the settings, as plain values."""
+        return ReportScope(period, self.tz, self.reports.sla_seconds, location)
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reports.periods import Period
 from reports.quantiles import percentile, share_over
@@ -18,6 +19,16 @@ from storage.event_types import EventType
 TOP_LIMIT = 10
 # by_location's key for events without a location, like the channel's default "unknown".
 NO_LOCATION = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportScope:
+    """What a report is about and how it is measured."""
+
+    period: Period
+    zone: ZoneInfo
+    sla_seconds: float
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reports import charts
 from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
 from reports.drawing import drawn
-from reports.metrics import Report, compute_period, compute_report
+from reports.metrics import Report, ReportScope, compute_period, compute_report
 from reports.periods import Period
 from reports.texts import report as texts
 from storage.aggregates import PeriodAggregates
@@ -44,16 +43,6 @@ class OwnerReport:
     text: str
     subject: str
     charts: tuple[Attachment, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ReportScope:
-    """What a report is about and how it is measured."""
-
-    period: Period
-    zone: ZoneInfo
-    sla_seconds: float
-    location: str | None = None
 
 
 async def build_report(

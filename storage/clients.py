@@ -20,7 +20,6 @@ from storage.phones import normalize_phone
 from storage.upsert import insert_ignoring_conflicts
 
 Identity = tuple[str, str]
-IDENTITY_KINDS = ("user", "crm", "lead", "phone")
 _LOOKUP_CHUNK = 500
 
 

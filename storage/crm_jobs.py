@@ -74,11 +74,6 @@ async def due_jobs(session: AsyncSession, now: datetime, limit: int) -> list[Crm
     return list(result.scalars())
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    result = await session.execute(select(func.min(CrmJob.next_attempt_at)).where(CrmJob.status == PENDING))
-    return result.scalar_one_or_none()
-
-
 async def mark_done(session: AsyncSession, job_id: int) -> None:
     await session.execute(
         update(CrmJob)

@@ -27,15 +27,9 @@ async def run_exists(session: AsyncSession, job: str, run_key: str) -> bool:
 
 
 async def finish_run(session: AsyncSession, job: str, run_key: str) -> None:
+    """Mark the run done (its work is in the same transaction as this, or already committed)."""
     await session.execute(
         update(JobRun)
         .where(JobRun.job == job, JobRun.run_key == run_key)
         .values(finished_at=datetime.now(UTC))
     )
-
-
-async def last_run(session: AsyncSession, job: str) -> JobRun | None:
-    result = await session.execute(
-        select(JobRun).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(1)
-    )
-    return result.scalars().first()

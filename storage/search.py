@@ -83,11 +83,6 @@ _documents = table(
 _RUSSIAN: ColumnElement[Any] = literal_column("'russian'::regconfig")
 
 
-def is_search_table(name: str) -> bool:
-    """The index's tables (FTS5's shadow tables included), which the ORM models do not describe."""
-    return name in {"search_state", "search_documents", "search_fts"} or name.startswith("search_fts_")
-
-
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     """A matching client with their latest matching event: when, and a plain-text snippet of it."""

@@ -8,13 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Client, StoredEvent
 
 
-async def event_counts(session: AsyncSession) -> dict[str, int]:
-    result = await session.execute(
-        select(StoredEvent.event, func.count()).group_by(StoredEvent.event).order_by(func.count().desc())
-    )
-    return {name: int(count) for name, count in result.all()}
-
-
 async def client_count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(Client))).scalar_one())
 

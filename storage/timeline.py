@@ -124,12 +124,6 @@ async def client_outcomes(session: AsyncSession, client_id: int) -> list[StoredE
     return list(result.scalars())
 
 
-async def load_event(session: AsyncSession, client_id: int, event_id: int) -> StoredEvent | None:
-    """One event by its row id, only if it belongs to that client (ids in buttons can be forged)."""
-    event = await session.get(StoredEvent, event_id)
-    return event if event is not None and event.client_id == client_id else None
-
-
 def _like_pattern(fragment: str) -> str:
     # The owner's text is plain text: LIKE's wildcards in it match themselves.
     escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -129,7 +129,7 @@ class EventWriter:
         self.batches_committed = 0
         self._observers: list[BatchObserver] = []
         # Monotonic time of the first failed commit of the current storage outage; None while writes work.
-        # Read by the owners' alarm (bot.storage_alarm): the database itself cannot carry that news.
+        # Read by the owners' alarm (bot.runtime.storage_alarm): the database itself cannot carry that news.
         self.failing_since: float | None = None
 
     def observe(self, observer: BatchObserver) -> None:

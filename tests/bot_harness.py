@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.dispatcher import build_dispatcher
-from bot.ingest_http import ServiceState
-from bot.service import create_writer
+from bot.ingestion.http_app import ServiceState
+from bot.runtime.service import create_writer
+from bot.runtime.telegram_link import TelegramLink
 from bot.settings import Settings
-from bot.telegram_link import TelegramLink
+from bot.telegram.dispatcher import build_dispatcher
 from storage.database import Database, open_database
 from storage.writer import EventWriter
 from tests.fake_bot_api import FakeBotAPI

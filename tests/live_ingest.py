@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.ingest_http import ServiceState
-from bot.service import create_writer, start_ingest_site
+from bot.ingestion.http_app import ServiceState
+from bot.runtime.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from storage.database import Database, open_database
 from storage.models import QuarantinedPayload, StoredEvent

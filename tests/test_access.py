@@ -16,8 +16,8 @@ from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.types import BotCommand
 from sqlalchemy import func, select
 
-from bot.dispatcher import build_dispatcher
 from bot.settings import Settings
+from bot.telegram.dispatcher import build_dispatcher
 from reports.alerts import RULES
 from reports.texts import commands as texts
 from reports.texts.report import PERIOD_BUTTONS

@@ -14,10 +14,10 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import select, update
 
-from bot.alert_engine import AlertEngine
-from bot.delivery import DeliveryWorker
-from bot.ingest import ingest_items
-from bot.service import create_writer
+from bot.ingestion.pipeline import ingest_items
+from bot.runtime.delivery import DeliveryWorker
+from bot.runtime.jobs.alerts import AlertEngine
+from bot.runtime.service import create_writer
 from bot.settings import Settings
 from storage.alert_state import mute_rule
 from storage.database import Database, open_database

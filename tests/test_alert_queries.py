@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
 from bot.settings import Settings
 from reports.alerts import AlertInputs, AlertVerdict, Proportion, evaluate_all
 from storage.alert_queries import days_before, gather_inputs

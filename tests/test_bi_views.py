@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
 from storage.aggregates import Breakdown
 from storage.bi_views import set_bi_zone
 from storage.database import Database, open_database

@@ -13,11 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.bitrix24.client import Bitrix24Client
-from bot.bitrix24.worker import CrmWorker
-from bot.events import validate_items
-from bot.ingest_http import ServiceState
-from bot.service import start_ingest_site
+from bot.connectors.bitrix24.client import Bitrix24Client
+from bot.connectors.bitrix24.worker import CrmWorker
+from bot.ingestion.http_app import ServiceState
+from bot.ingestion.validation import validate_items
+from bot.runtime.service import start_ingest_site
 from bot.settings import Settings
 from storage import crm_jobs
 from storage.database import Database

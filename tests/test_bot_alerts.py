@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.handlers.alerts import MuteCallback
+from bot.telegram.handlers.alerts import MuteCallback
 from storage.alert_state import muted_rules
 from tests.bot_harness import OWNER, STRANGER, bot_harness
 

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.client_service import timeline_page
-from bot.client_view import PAGE_SIZE, ClientAction, ClientCallback
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
+from bot.telegram.client_lookup import timeline_page
+from bot.telegram.views.clients import PAGE_SIZE, ClientAction, ClientCallback
 from reports.texts import client as client_texts
 from storage.models import OwnerAudit
 from storage.timeline import find_client_ids

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import openpyxl
 from sqlalchemy import select
 
-from bot.events import validate_items
 from bot.export.columns import HEADER
+from bot.ingestion.validation import validate_items
 from storage.models import OwnerAudit
 from tests.bot_harness import OWNER, STRANGER, BotHarness, bot_harness
 from tests.export_data import EXPECTED_EVENTS, EXPORT_EVENTS, HYPERLINK

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image
 
-from bot.demo.assistant import month_events
 from bot.demo.generator import generate_demo_month
-from bot.events import validate_items
-from bot.report_view import ReportAction, ReportCallback, Section
+from bot.ingestion.validation import validate_items
+from bot.telegram.views.reports import ReportAction, ReportCallback, Section
 from tests.bot_harness import OWNER, STRANGER, BotHarness, bot_harness
+from tests.test_demo_generator import month_events
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 

@@ -18,7 +18,7 @@ import pytest
 from matplotlib.transforms import Bbox
 from PIL import Image
 
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
 from reports import charts
 from reports.chart_data import ChartPeriod, DailyTrend, FunnelData, LatencyDistribution, WeekHourHeatmap
 from reports.owner_report import ReportScope, build_report

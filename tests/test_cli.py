@@ -102,7 +102,7 @@ def test_bad_arguments_exit_2() -> None:
 def test_database_commands_do_not_import_telegram_or_charts(db_env: dict[str, str]) -> None:
     probe = (
         "import sys; sys.argv = ['leadtrail', 'client', 'nobody'];"
-        "from bot.cli import main; main();"
+        "from bot.cli.main import main; main();"
         "print(sorted(m for m in ('aiogram', 'matplotlib') if m in sys.modules))"
     )
     done = subprocess.run(

@@ -18,10 +18,10 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from bot.daily_report import DailyReportJob
-from bot.delivery import DeliveryWorker
-from bot.email_delivery import EmailSender
-from bot.scheduler import build_scheduler
+from bot.runtime.delivery import DeliveryWorker
+from bot.runtime.email_delivery import EmailSender
+from bot.runtime.jobs.daily_report import DailyReportJob
+from bot.runtime.scheduler import build_scheduler
 from bot.settings import Settings
 from reports.periods import Period
 from storage.database import Database, open_database

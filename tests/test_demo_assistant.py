@@ -1,7 +1,7 @@
 """The demo's Telegram dialogs go through the example assistant and LeadTrail's middleware, not around them.
 
 The generator only writes what Telegram clients type; everything else about those dialogs must come out
-of the assistant's dispatcher: the answers and intents of ``examples/salon_assistant/dialog.py``, the
+of the assistant's dispatcher: the answers and intents of ``bot/demo/salon_assistant/dialog.py``, the
 ``response_time_ms`` the tracker measures on the replay clock, the message ids of the in-memory Bot API.
 """
 

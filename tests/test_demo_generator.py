@@ -1,7 +1,7 @@
 """The demo month: valid, deterministic, inside its days, and shaped like the story the demo tells.
 
 The month is checked as the demo stores it: the generator's events plus what the example assistant and
-LeadTrail's middleware log for the Telegram clients' messages (``bot.demo.assistant.month_events``).
+LeadTrail's middleware log for the Telegram clients' messages (``month_events`` below).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.demo.assistant import month_events
+from bot.demo.assistant import NumberingSink, play_month
 from bot.demo.generator import (
     CRM_LINK_EVENT,
     EVENING_SLOTS_REASON,
@@ -25,13 +25,20 @@ from bot.demo.generator import (
     generate_demo_month,
     pick_showcase_user,
 )
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
 from tests.conftest import STANDARD_EVENTS
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 END = date(2025, 1, 31)
 DAYS = 30
 BUSINESS_EVENTS = ("lead_created", "appointment_booked", "payment_status", "no_show", "refusal")
+
+
+async def month_events(month: DemoMonth) -> list[dict[str, Any]]:
+    """Every event of the month as the demo sends it, assistant's included, oldest first."""
+    sink = NumberingSink()
+    await play_month(month, sink)
+    return sorted(sink.logged, key=lambda event: datetime.fromisoformat(event["timestamp"]))
 
 
 def generate_demo_events(*, days: int, end: date, seed: int, zone: ZoneInfo) -> list[dict[str, Any]]:

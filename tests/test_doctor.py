@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
-from bot.doctor import Level, check_bot_api, check_paths
+from bot.cli.doctor_checks import Level, check_bot_api, check_paths
 from bot.settings import Settings
 from storage.database import open_database
 from tests.conftest import _fresh_postgres_database

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.events import validate_items
-from bot.payloads import UndecodableBody, decode_json, decode_ndjson
+from bot.ingestion.payloads import UndecodableBody, decode_json, decode_ndjson
+from bot.ingestion.validation import validate_items
 from storage.phones import normalize_phone
 from tests.conftest import SEED_EVENT
 

@@ -17,10 +17,10 @@ import pytest
 from openpyxl.utils import get_column_letter
 from sqlalchemy.exc import OperationalError
 
-from bot.events import validate_items
 from bot.export.columns import COLUMNS, HEADER
 from bot.export.service import ExportTooBig, export_events
 from bot.export.writers import XLSX_CELL_LIMIT, neutralise
+from bot.ingestion.validation import validate_items
 from reports.periods import period_between
 from storage.database import Database, open_database
 from storage.export_queries import EXPORT_SOURCE_COLUMNS, stream_events

@@ -12,7 +12,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.export.columns import HEADER
 from tests.export_data import EXPECTED_EVENTS, EXPECTED_TIMES, EXPORT_EVENTS, HYPERLINK
 from tests.processes import free_port, leadtrail, write_config

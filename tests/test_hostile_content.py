@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image
 
-from bot.client_view import ClientAction, ClientCallback
-from bot.report_view import ReportAction, ReportCallback, Section
+from bot.telegram.views.clients import ClientAction, ClientCallback
+from bot.telegram.views.reports import ReportAction, ReportCallback, Section
 from storage.search import SearchIndexer
 from tests.bot_harness import OWNER, BotHarness, bot_harness
 from tests.fake_bot_api import _visible_text

@@ -17,10 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.events import validate_items
-from bot.ingest_http import ServiceState
-from bot.ingest_metrics import OWNER_OUTBOX, OutboxDepth
-from bot.service import create_writer, start_ingest_site
+from bot.ingestion.http_app import ServiceState
+from bot.ingestion.metrics import OWNER_OUTBOX, OutboxDepth
+from bot.ingestion.validation import validate_items
+from bot.runtime.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from storage import outbox
 from storage.database import Database, open_database

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from bot.ingest_auth import TokenBucket
-from bot.ingest_http import ServiceState
-from bot.service import create_writer, start_ingest_site
+from bot.ingestion.auth import TokenBucket
+from bot.ingestion.http_app import ServiceState
+from bot.runtime.service import create_writer, start_ingest_site
 from bot.settings import ConfigError, Settings, load_settings
 from storage.database import open_database
 from storage.models import StoredEvent

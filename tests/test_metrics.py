@@ -16,7 +16,7 @@ import numpy
 import pytest
 from sqlalchemy import event as sa_event
 
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
 from reports.metrics import Report, compute_period, compute_report, ratio, top
 from reports.owner_report import ReportScope, build_report
 from reports.periods import Period, default_period, parse_period, period_between

@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bot.events import Event
-from bot.payloads import NDJSON_TYPES
+from bot.ingestion.payloads import NDJSON_TYPES
+from bot.ingestion.validation import Event
 from tests.live_ingest import TOKEN, LiveIngest, live_ingest
 
 CHECKS = [

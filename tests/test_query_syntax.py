@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.client_service import lookup_clients
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
+from bot.telegram.client_lookup import lookup_clients
 from reports.texts import client as client_texts
 from storage.database import Database
 from storage.search import SearchIndexer, search_clients

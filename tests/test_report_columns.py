@@ -17,7 +17,7 @@ from alembic import command
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from bot.events import validate_items
+from bot.ingestion.validation import validate_items
 from storage.database import Database, _alembic_config, create_engine, migrate, open_database
 from storage.models import Client, StoredEvent
 from storage.writer import EventWriter

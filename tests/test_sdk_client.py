@@ -18,8 +18,8 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.ingest_http import ServiceState
-from bot.service import create_writer, start_ingest_site
+from bot.ingestion.http_app import ServiceState
+from bot.runtime.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from leadtrail_sdk import EventClient
 from leadtrail_sdk.spool import Spool

@@ -50,7 +50,11 @@ def test_a_salon_bot_with_its_own_bot_package_installs_the_sdk_alone(tmp_path: P
 
     _pip(python, f"{ROOT / 'sdk'}[aiogram]")
     tracker = subprocess.run(
-        [str(python), "-c", "from leadtrail_sdk import LeadTrailTracker; import bot.__main__, bot.handlers"],
+        [
+            str(python),
+            "-c",
+            "from leadtrail_sdk import LeadTrailTracker; import bot.__main__, bot.handlers",
+        ],
         cwd=SALON_BOT,
         capture_output=True,
         text=True,

@@ -11,16 +11,20 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
-from bot.events import validate_items
-from bot.ingest import ingest_items
+from bot.ingestion.pipeline import ingest_items
+from bot.ingestion.validation import validate_items
 from storage.database import Database, migrate
 from storage.models import Base, Client, QuarantinedPayload, StoredEvent
-from storage.search import is_search_table
 from storage.timeline import event_fields, find_client_ids, load_card, load_events
 from storage.writer import EventWriter
 from tests.conftest import SEED_EVENT
 
 MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+def is_search_table(name: str) -> bool:
+    """The search index's tables (FTS5's shadow tables included), which the ORM models do not describe."""
+    return name in {"search_state", "search_documents", "search_fts"} or name.startswith("search_fts_")
 
 
 def rows(*items: dict[str, Any]) -> list[dict[str, Any]]:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from aiogram import Bot
 
-from bot.ingest import ingest_items
-from bot.service import create_writer
+from bot.ingestion.pipeline import ingest_items
+from bot.runtime.service import create_writer
+from bot.runtime.storage_alarm import StorageAlarm
+from bot.runtime.telegram_link import create_bot
 from bot.settings import Settings
-from bot.storage_alarm import StorageAlarm
-from bot.telegram_link import create_bot
 from reports.texts import faults as fault_texts
 from storage.database import StorageUnavailable, open_database
 from storage.writer import EventWriter

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
-from bot.ingest import ingest_items
+from bot.ingestion.pipeline import ingest_items
 from storage.database import Database, StorageUnavailable, open_database
 from storage.models import StoredEvent
 from storage.writer import EventWriter

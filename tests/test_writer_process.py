@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from bot.ingest import ingest_items
+from bot.ingestion.pipeline import ingest_items
 from bot.privacy import CLI_OWNER_ID, forget
 from storage.batch_store import StoreFailed
 from storage.database import Database, StorageUnavailable, open_database

@@ -169,10 +169,3 @@ class NumberingSink:
         self.logged.append(event)
         if self.target is not None:
             self.target.log(event)
-
-
-async def month_events(month: DemoMonth) -> list[dict[str, Any]]:
-    """Every event of the month as the demo sends it, assistant's included, oldest first."""
-    sink = NumberingSink()
-    await play_month(month, sink)
-    return sorted(sink.logged, key=lambda event: datetime.fromisoformat(event["timestamp"]))

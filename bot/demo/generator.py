@@ -5,7 +5,7 @@ case: 38% of refusals were missing evening slots), a better v2 scenario, slow an
 clients — so the numbers are shaped on purpose, and the output depends only on the arguments: the same
 seed and days always give the same events and the same ``event_id``s, so a re-run is idempotent.
 
-Telegram clients write to the example salon assistant (``examples/salon_assistant``): for them the month
+Telegram clients write to the example salon assistant (``bot/demo/salon_assistant``): for them the month
 holds only what the clients type (:class:`TelegramMessage`); ``bot.demo.assistant`` feeds those messages
 to the assistant's real aiogram bot, whose answers, intents, leads, bookings and refusals reach LeadTrail
 through the SDK's middleware. The client's words are picked so that the assistant's rules lead to the
@@ -59,7 +59,6 @@ SURNAMES = (
 PHONE_PREFIXES = ("917", "927", "937", "987", "960", "965", "903", "950", "996", "999")
 
 MANAGERS = ("mgr_alina", "mgr_ilsur")
-MASTERS = ("Артур", "Ренат", "Дамир", "Олег")
 
 # service, price range in RUB, minutes in the chair
 SERVICES = (

@@ -23,7 +23,6 @@ EXPORT_TOO_BIG = (
     "Выберите период короче или выгрузите на сервере командой:\n"
     "<code>leadtrail export --from {start} --to {end} --out events.{ext}</code>"
 )
-EXPORT_FAILED = "Не удалось собрать выгрузку: база данных сейчас недоступна. Попробуйте через минуту."
 
 
 def format_size(size_bytes: int) -> str:

@@ -1,0 +1,1 @@
+"""The ``leadtrail`` command: ``main`` wires the subcommands, one module each, imported only when run."""

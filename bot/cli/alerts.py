@@ -1,0 +1,47 @@
+"""``leadtrail alerts check``: every alert rule evaluated at one moment, printed, nothing sent.
+
+Operators see what the scheduler would send; tests replay a history at any ``--now``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+from datetime import UTC, datetime
+
+from bot.cli.common import opened_database, print_json
+from bot.settings import Settings
+from reports.alert_check import verdicts_at
+from reports.texts.alerts import check_summary
+from reports.texts.numbers import format_local
+
+
+async def run_alerts_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``alerts check``: the firing verdicts as JSON, or their texts (plain, unescaped) for a terminal."""
+    zone = settings.tz
+    now: datetime = args.now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=zone)
+    async with opened_database(settings) as db:
+        verdicts = await verdicts_at(db.sessions, now, zone, settings.alerts, settings.reports.sla_seconds)
+    firing = [verdict for verdict in verdicts if verdict.firing]
+    if args.json:
+        print_json(
+            [
+                {
+                    "rule": verdict.rule,
+                    "scope": verdict.scope,
+                    "value": verdict.value,
+                    "baseline": verdict.baseline,
+                    "p_value": verdict.p_value,
+                    "text": verdict.text,
+                }
+                for verdict in firing
+            ],
+            zone,
+        )
+        return 0
+    print(check_summary(len(firing), format_local(now, zone)))
+    for verdict in firing:
+        print(f"\n{html.unescape(verdict.text)}")
+    return 0

@@ -1,0 +1,48 @@
+"""``leadtrail jobs run daily-report|alerts|retention``: one scheduled job now, for operators and tests.
+
+Messages are queued in the outbox; a running ``leadtrail run`` delivers them within seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+from bot.cli.common import opened_database
+from bot.runtime.jobs.alerts import AlertEngine
+from bot.runtime.jobs.daily_report import KIND as DAILY_REPORT_KIND
+from bot.runtime.jobs.retention import RetentionJob
+from bot.runtime.owner_outbox import enqueue_for_owners
+from bot.settings import Settings
+from reports.owner_report import build_report
+from reports.periods import Period
+from reports.texts import cli as texts
+
+
+async def run_job(settings: Settings, args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    async with opened_database(settings) as db:
+        if args.job == "daily-report":
+            yesterday = now.astimezone(settings.tz).date() - timedelta(days=1)
+            scope = settings.report_scope(Period(yesterday, yesterday))
+            report = await build_report(db.sessions, scope, with_charts=True)
+            async with db.sessions() as session, session.begin():
+                recipients = await enqueue_for_owners(
+                    session,
+                    settings,
+                    kind=DAILY_REPORT_KIND,
+                    text=report.text,
+                    subject=report.subject,
+                    attachments=report.charts,
+                )
+            print(texts.JOB_REPORT_QUEUED.format(day=yesterday, recipients=recipients))
+        elif args.job == "alerts":
+            queued = await AlertEngine(db, settings, lambda: None).check(now)
+            print(texts.JOB_ALERTS_QUEUED.format(count=len(queued)))
+        else:
+            result = await RetentionJob(db, settings).run(now)
+            if result is None:
+                print(texts.JOB_NO_SECRET)
+                return 1
+            print(texts.JOB_ANONYMIZED.format(events=result.events, clients=result.clients))
+    return 0

@@ -1,0 +1,158 @@
+"""HTTP ingest: ``POST /v1/events`` and ``GET /healthz`` (design.md, "HTTP ingest").
+
+Answers are sent only after the events are committed, so a 202 or 207 is a promise kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from bot.ingestion.auth import IngestAuth, SourceToken
+from bot.ingestion.metrics import IngestMetrics
+from bot.ingestion.openapi import serve_openapi
+from bot.ingestion.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
+from bot.ingestion.pipeline import ingest_items
+from storage.database import Database, StorageUnavailable
+from storage.writer import EventWriter, Rejected
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceState:
+    """What ``/healthz`` reports besides storage; the bot part updates ``telegram``."""
+
+    telegram: str = "disabled"
+    scheduler: str = "off"
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    tokens: tuple[bytes, ...]
+    max_body_bytes: int
+    local_zone: tzinfo
+    retry_after_seconds: int
+    metrics_token: bytes | None = None
+    sources: tuple[SourceToken, ...] = ()
+
+
+DB_KEY = web.AppKey("db", Database)
+WRITER_KEY = web.AppKey("writer", EventWriter)
+CONFIG_KEY = web.AppKey("ingest_config", IngestConfig)
+STATE_KEY = web.AppKey("state", ServiceState)
+METRICS_KEY = web.AppKey("metrics", IngestMetrics)
+AUTH_KEY = web.AppKey("auth", IngestAuth)
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    auth = request.app[AUTH_KEY]
+    source = auth.identify(request.headers.get("Authorization"))
+    if source is None:
+        return _error(401, "missing or unknown token: send 'Authorization: Bearer <token>'")
+    if wait := auth.retry_after(source):
+        logger.warning("source %s is over its rate limit (ingest.sources)", source.name)
+        return _error(429, f"over the rate limit of source {source.name!r}", **{"Retry-After": str(wait)})
+    media_type = request.content_type
+    if media_type not in JSON_TYPES and media_type not in NDJSON_TYPES:
+        return _error(
+            415, f"unsupported Content-Type {media_type!r}: use application/json or application/x-ndjson"
+        )
+    if request.content_length is not None and request.content_length > config.max_body_bytes:
+        return _error(413, f"body is over {config.max_body_bytes} bytes (ingest.max_body_bytes)")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body is over {config.max_body_bytes} bytes (ingest.max_body_bytes)")
+    writer = request.app[WRITER_KEY]
+    retry_after = str(config.retry_after_seconds)
+    try:
+        try:
+            items = decode_body(body, media_type)
+        except UndecodableBody as exc:
+            await writer.write([], [_undecodable(body, str(exc))])
+            return _error(400, str(exc))
+        outcome = await ingest_items(
+            items, writer, config.local_zone, source="http", channels=source.channels
+        )
+    except StorageUnavailable:
+        return _error(503, "storage is unavailable, retry later", **{"Retry-After": retry_after})
+    if not outcome.errors:
+        status = 202
+    elif outcome.accepted or outcome.duplicates:
+        status = 207
+    else:
+        status = 422
+    if outcome.errors:
+        logger.warning("rejected %d of %d events from HTTP", outcome.rejected, len(items))
+    return web.json_response(outcome.as_dict(), status=status)
+
+
+def _undecodable(body: bytes, reason: str) -> Rejected:
+    return Rejected(
+        source="http", payload=body.decode("utf-8", "replace"), errors=[{"field": None, "message": reason}]
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    try:
+        await request.app[DB_KEY].ping()
+    except StorageUnavailable:
+        return web.json_response(
+            {"status": "down", "storage": "down", "telegram": state.telegram, "scheduler": state.scheduler},
+            status=503,
+        )
+    return web.json_response(
+        {"status": "ok", "storage": "ok", "telegram": state.telegram, "scheduler": state.scheduler}
+    )
+
+
+async def get_metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus text format; behind a bearer token only when ``ingest.metrics_token`` is set."""
+    token = request.app[CONFIG_KEY].metrics_token
+    header = request.headers.get("Authorization")
+    if token is not None and IngestAuth.from_tokens((token,)).identify(header) is None:
+        return _error(401, "missing or wrong token: send 'Authorization: Bearer <ingest.metrics_token>'")
+    metrics = request.app[METRICS_KEY]
+    await metrics.outboxes.refresh()
+    return await make_aiohttp_handler(metrics.registry)(request)
+
+
+def create_ingest_app(
+    db: Database,
+    writer: EventWriter,
+    config: IngestConfig,
+    state: ServiceState | None = None,
+    connectors: Sequence[Callable[[web.Application], None]] = (),
+) -> web.Application:
+    """The ingest API; each of ``connectors`` adds its own webhook routes (a CRM, a booking system)."""
+    # aiohttp enforces the size while reading a body that came without Content-Length.
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app[DB_KEY] = db
+    app[WRITER_KEY] = writer
+    app[CONFIG_KEY] = config
+    app[STATE_KEY] = state or ServiceState()
+    app[AUTH_KEY] = IngestAuth.from_tokens(config.tokens, config.sources)
+    app.router.add_post("/v1/events", post_events)
+    app.router.add_get("/healthz", healthz)
+    metrics = IngestMetrics(db)
+    writer.observe(metrics.on_commit)
+    app[METRICS_KEY] = metrics
+    app.middlewares.append(metrics.time_ingest)
+    app.router.add_get("/metrics", get_metrics)
+    for install in connectors:
+        install(app)
+    app.router.add_get("/openapi.json", serve_openapi)
+    return app

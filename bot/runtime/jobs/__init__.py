@@ -1,0 +1,1 @@
+"""The scheduled jobs: the morning report, the alert check, the nightly anonymisation."""
