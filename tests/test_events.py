@@ -35,6 +35,13 @@ def test_content_hash_is_stable_across_equal_times_and_differs_for_other_content
     assert ids[0] != ids[2]
 
 
+def test_content_hash_of_the_seed_event_is_the_one_earlier_releases_stored() -> None:
+    """Sources that send no event_id rely on this key across upgrades: a resent event stays one event,
+    so a field added to the contract must not change the key of events that do not set it."""
+    [row] = validate_items([SEED_EVENT], MOSCOW).rows
+    assert row["event_id"] == "h:VWBOM8hbgQdvDUHdYVei6C5r"
+
+
 def test_naive_timestamp_is_local_time_and_milliseconds_are_kept() -> None:
     row = validate_items([{**SEED_EVENT, "timestamp": "2025-06-01T00:00:00.123"}], MOSCOW).rows[0]
     assert row["ts"] == datetime(2025, 5, 31, 21, 0, 0, 123000, tzinfo=UTC)

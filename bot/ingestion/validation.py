@@ -148,9 +148,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError
 
 
+# The row's fields when content hashes were first made. A field added since is hashed only when the event
+# sets it, so the same event sent before and after an upgrade keeps its key and stays one event.
+_FIRST_HASHED_FIELDS = frozenset(
+    (
+        "ts", "event", "user_id", "channel", "actor", "event_id", "crm_id", "lead_id", "phone", "name",
+        "manager_id", "location", "scenario", "service", "intent", "action", "reason", "status", "currency",
+        "message", "assistant_response", "prompt", "confidence", "response_time_ms", "amount",
+        "appointment_at", "lat", "lon", "extra",
+    )
+)  # fmt: skip
+
+
 def _content_hash(row: EventRow) -> str:
     """A stable key from what the event says; hashed with ``event_id`` null, as since the first release."""
-    canonical = orjson.dumps({**row, "event_id": None}, option=orjson.OPT_SORT_KEYS, default=_json_default)
+    hashed = {
+        key: None if key == "event_id" else value
+        for key, value in row.items()
+        if key in _FIRST_HASHED_FIELDS or value is not None
+    }
+    canonical = orjson.dumps(hashed, option=orjson.OPT_SORT_KEYS, default=_json_default)
     return "h:" + base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()[:18]).decode()
 
 
