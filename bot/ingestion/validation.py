@@ -21,10 +21,12 @@ EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
 _ACTOR_BY_EVENT: dict[str, str] = {
     EventType.MESSAGE_RECEIVED: "client",
     EventType.ASSISTANT_RESPONSE: "assistant",
+    EventType.LLM_CALL: "assistant",
     EventType.MANAGER_MESSAGE: "manager",
 }
 MAX_TEXT_CHARS = 16 * 1024
 MIN_YEAR, MAX_YEAR = 2, 9998  # any offset and zone keeps these representable in UTC
+MAX_SAFE_INT = 2**53  # the largest integer a JSON reader in any language keeps exactly
 
 ShortText = Annotated[str, StringConstraints(max_length=256)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
@@ -43,6 +45,8 @@ SHORT_TEXT_FIELDS = (
     "reason",
     "status",
     "currency",
+    "model",
+    "provider",
 )
 LONG_TEXT_FIELDS = ("message", "assistant_response", "prompt")
 
@@ -73,13 +77,21 @@ class Event(BaseModel):
     assistant_response: LongText | None = None
     prompt: LongText | None = None
     confidence: Annotated[float, Field(ge=0, le=1)] | None = None
-    response_time_ms: Annotated[int, Field(ge=0, le=2**53)] | None = None
+    response_time_ms: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
     amount: Annotated[float, Field(ge=-1e12, le=1e12)] | None = None
     appointment_at: datetime | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
     actor: Literal["client", "assistant", "manager", "system"] | None = None
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    # The model call behind this event (an llm_call, or an assistant_response that carries one).
+    model: ShortText | None = None
+    provider: ShortText | None = None
+    input_tokens: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
+    output_tokens: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
+    cached_tokens: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
+    # In ``currency`` (else ai.currency); when absent, priced at ingest from [[ai.prices]].
+    cost: Annotated[float, Field(ge=0, le=1e12)] | None = None
 
     @field_validator("timestamp", "appointment_at", mode="before")
     @classmethod
@@ -203,6 +215,12 @@ def to_row(event: Event, local_zone: tzinfo) -> EventRow:
         lat=event.lat,
         lon=event.lon,
         extra=event.__pydantic_extra__ or None,
+        model=event.model,
+        provider=event.provider,
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        cached_tokens=event.cached_tokens,
+        cost=event.cost,
     )
     row["event_id"] = event.event_id or _content_hash(row)
     return row
