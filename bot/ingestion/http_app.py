@@ -18,6 +18,7 @@ from bot.ingestion.metrics import IngestMetrics
 from bot.ingestion.openapi import serve_openapi
 from bot.ingestion.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
 from bot.ingestion.pipeline import ingest_items
+from reports.pricing import PriceTable
 from storage.database import Database, StorageUnavailable
 from storage.writer import EventWriter, Rejected
 
@@ -41,6 +42,7 @@ class IngestConfig:
     retry_after_seconds: int
     metrics_token: bytes | None = None
     sources: tuple[SourceToken, ...] = ()
+    prices: PriceTable | None = None
 
 
 DB_KEY = web.AppKey("db", Database)
@@ -84,7 +86,7 @@ async def post_events(request: web.Request) -> web.Response:
             await writer.write([], [_undecodable(body, str(exc))])
             return _error(400, str(exc))
         outcome = await ingest_items(
-            items, writer, config.local_zone, source="http", channels=source.channels
+            items, writer, config.local_zone, source="http", channels=source.channels, prices=config.prices
         )
     except StorageUnavailable:
         return _error(503, "storage is unavailable, retry later", **{"Retry-After": retry_after})

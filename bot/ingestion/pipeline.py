@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from bot.ingestion.validation import FieldError, validate_items
+from reports.pricing import PriceTable
 from storage.writer import EventWriter, Rejected
 
 _CHANNEL_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
@@ -57,12 +58,14 @@ async def ingest_items(
     source: str,
     first_index: int = 0,
     channels: frozenset[str] | None = None,
+    prices: PriceTable | None = None,
 ) -> IngestOutcome:
     """Validate, store the good items and quarantine the bad ones in one commit, then report.
 
-    ``channels``: the sender may only send these (a scoped token); None means any.
+    ``channels``: the sender may only send these (a scoped token); None means any. ``prices``: the price
+    list model calls without a cost are priced from (``ai.prices``).
     """
-    validated = validate_items(items, local_zone, first_index, channels=channels)
+    validated = validate_items(items, local_zone, first_index, channels=channels, prices=prices)
     by_index: dict[int, list[dict[str, Any]]] = {}
     for error in validated.errors:
         by_index.setdefault(error.index, []).append({"field": error.field, "message": error.message})

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from reports.pricing import PriceTable, apply_prices
 from storage.event_row import EventRow
 from storage.event_types import EventType
 
@@ -240,11 +241,18 @@ def _error_message(error: Any) -> str:
 
 
 def validate_items(
-    items: list[Any], local_zone: tzinfo, first_index: int = 0, *, channels: frozenset[str] | None = None
+    items: list[Any],
+    local_zone: tzinfo,
+    first_index: int = 0,
+    *,
+    channels: frozenset[str] | None = None,
+    prices: PriceTable | None = None,
 ) -> Validated:
     """Validate decoded JSON items one by one, so one bad event never costs its neighbours.
 
     ``channels``: when given, an event on any other channel is rejected (a token scoped to channels).
+    ``prices``: model calls without a cost are priced from it (after the content hash: a price list that
+    changes does not make a resent event a new one).
     """
     result = Validated(rows=[], errors=[], rejected=[])
     validate = Event.model_validate
@@ -272,5 +280,8 @@ def validate_items(
             result.errors.append(FieldError(index, "channel", message))
             result.rejected.append((index, item))
             continue
-        result.rows.append(to_row(event, local_zone))
+        row = to_row(event, local_zone)
+        if prices is not None:
+            apply_prices(row, prices, local_zone)
+        result.rows.append(row)
     return result

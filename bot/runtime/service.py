@@ -42,6 +42,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
             else None
         ),
         sources=source_tokens(settings),
+        prices=settings.ai.price_table(),
     )
 
 
