@@ -19,6 +19,7 @@ from reports.texts.numbers import (
     NONE,
     count_change,
     format_amount,
+    format_cost,
     format_days,
     format_decimal,
     format_int,
@@ -153,11 +154,11 @@ def _ai_cost(cost: AiCost, before: AiCost, compared: bool) -> list[str]:
     lines = [
         "",
         "<b>Стоимость ИИ</b>",
-        f"🧠 Всего: {format_money(cost.total, currency)}"
+        f"🧠 Всего: {format_cost(cost.total, currency)}"
         f"{_money_change(cost.total, before.total, currency, compared)}",
-        f"На заявку: {format_money(cost.per_lead, currency)}"
+        f"На заявку: {format_cost(cost.per_lead, currency)}"
         f"{_money_change(cost.per_lead, before.per_lead, currency, compared)}",
-        f"На запись: {format_money(cost.per_booking, currency)}"
+        f"На запись: {format_cost(cost.per_booking, currency)}"
         f"{_money_change(cost.per_booking, before.per_booking, currency, compared)}",
         f"Вызовов модели: {format_int(cost.calls)}, токенов: {format_int(cost.input_tokens)} на входе, "
         f"{format_int(cost.output_tokens)} на выходе",
