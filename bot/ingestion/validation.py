@@ -27,6 +27,7 @@ _ACTOR_BY_EVENT: dict[str, str] = {
 }
 MAX_TEXT_CHARS = 16 * 1024
 MIN_YEAR, MAX_YEAR = 2, 9998  # any offset and zone keeps these representable in UTC
+MAX_USER_ID_CHARS = 128
 MAX_SAFE_INT = 2**53  # the largest integer a JSON reader in any language keeps exactly
 
 ShortText = Annotated[str, StringConstraints(max_length=256)]
@@ -59,7 +60,7 @@ class Event(BaseModel):
 
     timestamp: datetime
     event: Annotated[str, StringConstraints(pattern=EVENT_NAME_PATTERN)]
-    user_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_USER_ID_CHARS)]
     channel: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "unknown"
     crm_id: ShortText | None = None
     lead_id: ShortText | None = None
