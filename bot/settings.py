@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from reports.alerts import AlertSettings
+from reports.alerts import AiBudget, AlertSettings
 from reports.metrics import ReportScope
 from reports.periods import Period
 from reports.pricing import ModelPrice, PriceTable
@@ -196,6 +196,9 @@ class AISettings(_Section):
 
     def price_table(self) -> PriceTable:
         return PriceTable(self.currency, tuple(self.prices))
+
+    def budget(self) -> AiBudget | None:
+        return None if self.monthly_budget is None else AiBudget(self.monthly_budget, self.currency)
 
 
 class Settings(BaseSettings):
