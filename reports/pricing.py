@@ -7,7 +7,7 @@ stored, with the price of its own day: a price that changes later does not rewri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from fnmatch import fnmatchcase
 
@@ -67,10 +67,20 @@ class PriceTable:
 
     currency: str
     prices: tuple[ModelPrice, ...] = ()
+    # Every call of a model on a day has the same price: found once (the list never changes).
+    _found: dict[tuple[str, date], ModelPrice | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def price_for(self, model: str, day: date) -> ModelPrice | None:
         """Exact names before globs; of those, the one with the latest ``since`` on or before ``day`` (no
         ``since``: always); the first listed wins a tie."""
+        key = (model, day)
+        if key not in self._found:
+            self._found[key] = self._look_up(model, day)
+        return self._found[key]
+
+    def _look_up(self, model: str, day: date) -> ModelPrice | None:
         for exact in (True, False):
             applicable = [
                 price

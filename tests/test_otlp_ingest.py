@@ -145,6 +145,26 @@ async def test_a_trace_user_seen_first_serves_later_calls_and_the_span_own_user_
     assert await collector.count(PendingSpan) == 0
 
 
+async def test_a_sibling_model_call_naming_its_user_serves_the_trace_before_and_after_it(
+    collector: Collector,
+) -> None:
+    """No handler span here: the user is on one of the trace's model calls, stored as an event, and that
+    serves a call that waited for it as well as one that comes later."""
+    trace = new_trace_id()
+    await collector.ok(request(span(trace, new_span_id(), chat("yandexgpt-pro", 1, 1))))
+    await collector.ok(
+        request(span(trace, new_span_id(), chat("yandexgpt-pro", 2, 2, **{"enduser.id": "wa_5"})))
+    )
+    await collector.ok(request(span(trace, new_span_id(), chat("yandexgpt-pro", 3, 3))))
+    assert sorted((event.user_id, event.input_tokens) for event in await collector.events()) == [
+        ("wa_5", 1),
+        ("wa_5", 2),
+        ("wa_5", 3),
+    ]
+    assert await collector.count(PendingSpan) == 0
+    assert await collector.count(TraceUser) == 0  # a user on a stored call is found on its event
+
+
 async def test_nobody_named_calls_go_to_unattributed_after_the_wait(collector: Collector) -> None:
     trace = new_trace_id()
     await collector.ok(request(span(trace, new_span_id(), chat("yandexgpt-pro", 500, 50))))

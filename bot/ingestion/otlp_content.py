@@ -18,11 +18,14 @@ from typing import Any
 from bot.ingestion.otlp_decode import SpanRecord
 
 Message = dict[str, Any]
+_CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt", "gen_ai.completion")
 
 
 def message_texts(record: SpanRecord) -> tuple[str | None, str | None]:
     """(prompt, assistant_response); None where the span recorded no content (the default: contents are
     captured only when the assistant's instrumentation is told to)."""
+    if not record.events and not any(key.startswith(_CONTENT_KEYS) for key in record.attributes):
+        return None, None  # the default: instrumentations record no contents unless told to
     inputs, outputs = _messages(record)
     asked = next((message for message in reversed(inputs) if message.get("role") == "user"), None)
     if asked is None and inputs:

@@ -23,6 +23,7 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 MEDIA_TYPES = frozenset({PROTOBUF, JSON})
 _ID_BYTES = {"traceId": (16,), "spanId": (8,), "parentSpanId": (0, 8)}
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +117,15 @@ def any_value(value: AnyValue) -> Any:
     """An attribute value as JSON-ready Python: str, bool, int, float, list, dict or None (bytes as
     base64 text, since events are JSON)."""
     kind = value.WhichOneof("value")
+    if kind in _SCALARS:
+        return getattr(value, kind)
     if kind == "array_value":
         return [any_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":
         return attributes_dict(value.kvlist_value.values)
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
-    if kind is None or kind == "string_value_strindex":  # empty, or profiles-only
-        return None
-    return getattr(value, kind)
+    return None  # empty, or profiles-only string_value_strindex
 
 
 def attributes_dict(attributes: Iterable[KeyValue]) -> dict[str, Any]:

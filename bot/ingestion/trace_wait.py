@@ -4,8 +4,10 @@ durable wait for the span that does (design.md, "Model calls: OTLP/HTTP").
 An auto-instrumented call (``chat yandexgpt-pro``) carries model and tokens but no user; the assistant's
 handler span, its parent, carries ``user.id``, and with ``SimpleSpanProcessor`` it arrives after the
 child, in a request of its own. So a call's user is, in order: its own span's, another span's of the
-same request, one an earlier request's span named for the trace (``trace_users``); else the call waits
-in ``pending_spans`` (committed before the 200) for up to ``ai.trace_wait_seconds``. A request that names
+same request, one an earlier request named for the trace (on a handler span, kept in ``trace_users``,
+or on a model call stored as an event); else the call waits in ``pending_spans`` (committed before the
+200) for up to ``ai.trace_wait_seconds``. A request whose model calls all name their own users writes
+nothing but their events. A request that names
 a trace's user releases that trace's waiting calls before it is answered; ``leadtrail run`` releases
 the rest every few seconds (``bot.runtime.trace_sweeper``): to their trace's user, or, once the wait is
 over, to ``unattributed``. Storing a call and forgetting it as waiting are two transactions; between them
@@ -30,14 +32,14 @@ from storage.database import Database
 from storage.pending_spans import (
     CHUNK,
     UNATTRIBUTED_USER,
-    DueCall,
     NamedUser,
+    Waiting,
     WaitingCall,
-    attributable_calls,
-    due_calls,
+    fields_of,
     keep_waiting,
     known_users,
     release,
+    waiting_calls,
 )
 from storage.writer import EventWriter
 
@@ -109,16 +111,21 @@ class TraceWaiter:
         """Store what can be stored, keep what must wait, all committed before this returns."""
         intake = TraceIntake()
         named: dict[str, NamedUser] = {}
+        handlers: list[NamedUser] = []  # users named on spans that are no event: kept for their trace
         calls: list[_Call] = []
         for record in records:
+            model_call = is_model_call(record)
             if (user := named_user(record)) is not None and usable_user(user[1]):
-                _keep_best(named, NamedUser(record.trace_id, user[1], user[0]))
-            if is_model_call(record):
+                found = NamedUser(record.trace_id, user[1], user[0])
+                _keep_best(named, found)
+                if not model_call:
+                    handlers.append(found)
+            if model_call:
                 calls.append(_Call(record.trace_id, record.span_id, model_call_item(record)))
             else:
                 intake.ignored += 1
         await self._attribute(calls, named)
-        await self._store(calls, list(named.values()), channels, intake)
+        await self._store(calls, named, handlers, channels, intake)
         for outcome in ("stored", "waiting", "ignored", "rejected"):
             self._count(outcome, getattr(intake, outcome))
         return intake
@@ -126,22 +133,26 @@ class TraceWaiter:
     async def _attribute(self, calls: list[_Call], named: dict[str, NamedUser]) -> None:
         """Give each call without a user of its own its trace's: from this request, else from earlier
         ones; without a wait, one that has none is unattributed at once."""
-        trace_users = dict(named)
         unknown = [call.trace_id for call in calls if not call.attributed and call.trace_id not in named]
+        earlier: dict[str, NamedUser] = {}
         if unknown:
             async with self._db.sessions() as session:
-                for earlier in (await known_users(session, unknown)).values():
-                    _keep_best(trace_users, earlier)
+                earlier = await known_users(session, unknown)
         for call in calls:
             if call.attributed:
                 continue
-            if (user := trace_users.get(call.trace_id)) is not None:
+            if (user := named.get(call.trace_id) or earlier.get(call.trace_id)) is not None:
                 call.item["user_id"] = user.user_id
             elif not self.wait:
                 call.item["user_id"] = UNATTRIBUTED_USER
 
     async def _store(
-        self, calls: list[_Call], named: list[NamedUser], channels: frozenset[str] | None, intake: TraceIntake
+        self,
+        calls: list[_Call],
+        named: dict[str, NamedUser],
+        handlers: list[NamedUser],
+        channels: frozenset[str] | None,
+        intake: TraceIntake,
     ) -> None:
         # A waiting call is checked now, with a stand-in user, so a bad span is refused in this answer.
         items = [
@@ -160,43 +171,60 @@ class TraceWaiter:
             WaitingCall(call.trace_id, call.span_id, call.item) for call in good if not call.attributed
         ]
         intake.stored, intake.waiting = len(rows), len(waiting)
-        if named or waiting:
+        if handlers or waiting:
             await self._db.writes.run(
-                partial(keep_waiting, users=named, calls=waiting, now=datetime.now(UTC))
+                partial(keep_waiting, users=handlers, calls=waiting, now=datetime.now(UTC))
             )
         if rows or refused:
             await self._writer.write(rows, quarantined(validated, SOURCE))
-        # Read after our own commit: a request naming the user at the same moment either sees our waiting
-        # calls, or committed its user before this read and we see it here.
-        completed = {user.trace_id for user in named} | {call.trace_id for call in waiting}
+        # Read after our own commits: a request naming the user at the same moment either sees our waiting
+        # calls, or committed its user (a handler's span, or a call stored as an event) before this read.
+        completed = set(named) | {call.trace_id for call in waiting}
         if completed:
             async with self._db.sessions() as session:
-                due = await attributable_calls(session, sorted(completed))
-            await self._release(due, users_seen_before=None)
+                held = await waiting_calls(session, sorted(completed))
+                users = (
+                    await known_users(session, {call.trace_id for call in held} - set(named)) if held else {}
+                )
+            await self._release(held, {**users, **named}, cutoff=None)
 
     async def release_due(self, now: datetime) -> int:
         """Release the calls that are due (their trace named its user, or their wait is over) and forget
         the users traces named before the wait; returns how many calls were released."""
-        released = 0
-        cutoff = now - self.wait
-        while True:
-            async with self._db.sessions() as session:
-                due = await due_calls(session, cutoff)
-            released += await self._release(due, users_seen_before=cutoff)
-            if len(due) < CHUNK:
-                return released
+        async with self._db.sessions() as session:
+            held = await waiting_calls(session)
+            users = await known_users(session, {call.trace_id for call in held}) if held else {}
+        return await self._release(held, users, cutoff=now - self.wait)
 
-    async def _release(self, due: list[DueCall], *, users_seen_before: datetime | None) -> int:
-        if due:
-            items = [{**call.fields, "user_id": call.user_id or UNATTRIBUTED_USER} for call in due]
+    async def _release(
+        self, held: list[Waiting], users: dict[str, NamedUser], *, cutoff: datetime | None
+    ) -> int:
+        """Store the held calls whose trace has a user (or, before ``cutoff``, none), then forget them as
+        waiting; with ``cutoff``, forget the users kept for traces seen before it too."""
+        due = [
+            call
+            for call in held
+            if call.trace_id in users or (cutoff is not None and call.received_at <= cutoff)
+        ]
+        for start in range(0, len(due), CHUNK):
+            chunk = due[start : start + CHUNK]
+            keys = [(call.trace_id, call.span_id) for call in chunk]
+            async with self._db.sessions() as session:
+                fields = await fields_of(session, keys)
+            owners = [users.get(call.trace_id) for call in chunk]
+            items = [
+                {**fields[key], "user_id": owner.user_id if owner else UNATTRIBUTED_USER}
+                for key, owner in zip(keys, owners, strict=True)
+                if key in fields  # another process may have released it meanwhile
+            ]
             outcome = await ingest_items(items, self._writer, self._zone, source=SOURCE, prices=self._prices)
             if outcome.errors:
                 logger.warning("otlp: %d waiting model call(s) rejected on release", outcome.rejected)
-            self._count("attributed", sum(1 for call in due if call.user_id is not None))
-            self._count("unattributed", sum(1 for call in due if call.user_id is None))
-        if due or users_seen_before is not None:
-            keys = [(call.trace_id, call.span_id) for call in due]
-            await self._db.writes.run(partial(release, calls=keys, users_seen_before=users_seen_before))
+            self._count("attributed", sum(1 for owner in owners if owner is not None))
+            self._count("unattributed", sum(1 for owner in owners if owner is None))
+            await self._db.writes.run(partial(release, calls=keys, users_seen_before=None))
+        if cutoff is not None:
+            await self._db.writes.run(partial(release, calls=[], users_seen_before=cutoff))
         return len(due)
 
 
