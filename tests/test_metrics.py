@@ -67,6 +67,21 @@ def b(timestamp: str, event: str, **fields: Any) -> dict[str, Any]:
     return ev("wa_b", "whatsapp", timestamp, event, location="Ямашева", **fields)
 
 
+def no_model_calls(*, per_lead_and_booking: float | None) -> dict[str, Any]:
+    """``ai_cost`` of a period without model calls: zero, per lead and booking zero or null (none of them)."""
+    return {
+        "total": 0.0,
+        "currency": "RUB",
+        "calls": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "per_lead": per_lead_and_booking,
+        "per_booking": per_lead_and_booking,
+        "by_model": [],
+        "unpriced_models": [],
+    }
+
+
 FIXTURE = [
     # tg_a's first message ever, before both periods; naive = Moscow time; no location yet.
     ev("tg_a", "telegram", "2025-03-05T10:00:00", "message_received"),
@@ -126,17 +141,7 @@ EXPECTED: dict[str, Any] = {
     },
     "top_intents": [["booking.request", 2], ["price", 2]],
     "refusal_reasons": [["нет вечерних слотов", 2], ["price", 1], ["unknown", 1]],
-    "ai_cost": {
-        "total": 0.0,
-        "currency": "RUB",
-        "calls": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "per_lead": 0.0,
-        "per_booking": 0.0,
-        "by_model": [],
-        "unpriced_models": [],
-    },
+    "ai_cost": no_model_calls(per_lead_and_booking=0.0),
 }
 EXPECTED_PREVIOUS: dict[str, Any] = {
     "period": {"from": "2025-03-08", "to": "2025-03-09"},
@@ -159,17 +164,7 @@ EXPECTED_PREVIOUS: dict[str, Any] = {
     "by_location": {"Ямашева": {"clients": 1, "leads": 0, "bookings": 0}},
     "top_intents": [],
     "refusal_reasons": [],
-    "ai_cost": {
-        "total": 0.0,
-        "currency": "RUB",
-        "calls": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "per_lead": None,
-        "per_booking": None,
-        "by_model": [],
-        "unpriced_models": [],
-    },
+    "ai_cost": no_model_calls(per_lead_and_booking=None),
 }
 
 
@@ -233,17 +228,7 @@ async def test_empty_period_gives_zeros_and_nulls(db: Database, writer: EventWri
         "by_channel": {},
         "top_intents": [],
         "refusal_reasons": [],
-        "ai_cost": {
-            "total": 0.0,
-            "currency": "RUB",
-            "calls": 0,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "per_lead": None,
-            "per_booking": None,
-            "by_model": [],
-            "unpriced_models": [],
-        },
+        "ai_cost": no_model_calls(per_lead_and_booking=None),
     }
     assert previous["period"] == {"from": "2025-05-31", "to": "2025-05-31"}
     assert "by_location" not in previous

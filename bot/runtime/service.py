@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.background import cancel_and_wait
 from bot.connectors.bitrix24.inbound import inbound_for
 from bot.connectors.bitrix24.worker import CrmWorker, prepare_crm_worker
 from bot.ingestion.auth import SourceToken
@@ -22,7 +23,7 @@ from bot.ingestion.http_app import IngestConfig, ServiceState, create_ingest_app
 from bot.ingestion.trace_wait import TraceWaiter
 from bot.runtime.leadership import start_leadership
 from bot.runtime.log_scrub import scrub_http_server_log
-from bot.runtime.trace_sweeper import TraceSweeper
+from bot.runtime.trace_sweeper import sweep_waiting_calls
 from bot.settings import Settings
 from storage.bi_views import sync_bi_zone
 from storage.database import Database, open_database
@@ -109,12 +110,13 @@ async def serve(
     leadership = None
     runner: web.AppRunner | None = None
     crm: CrmWorker | None = None
-    sweeper = TraceSweeper(trace_waiter(db, writer, ingest_config(settings)))
+    waiter = trace_waiter(db, writer, ingest_config(settings))
+    sweeper: asyncio.Task[None] | None = None
     try:
         if settings.bitrix24.enabled:
             crm = await prepare_crm_worker(settings, db, writer)
-        runner, port = await start_ingest_site(settings, db, writer, state, crm=crm, waiter=sweeper.waiter)
-        sweeper.start()
+        runner, port = await start_ingest_site(settings, db, writer, state, crm=crm, waiter=waiter)
+        sweeper = asyncio.create_task(sweep_waiting_calls(waiter), name="trace-sweeper")
         if not settings.ingest.tokens and not settings.ingest.sources:
             logger.warning(
                 "ingest.tokens and ingest.sources are empty: every POST /v1/events will be refused with 401"
@@ -140,7 +142,7 @@ async def serve(
             await leadership.stop()
         if crm is not None:
             await crm.stop()
-        await sweeper.stop()
+        await cancel_and_wait(sweeper)
         # The writer first: it commits what it holds while the listener still answers newcomers 503
         # (WriterClosed), so senders retry instead of meeting a closed port mid-request.
         await writer.close()
