@@ -104,16 +104,19 @@ def _best_per_trace(users: Sequence[NamedUser]) -> list[NamedUser]:
     return list(best.values())
 
 
-async def known_users(session: AsyncSession, trace_ids: Iterable[str]) -> dict[str, NamedUser]:
-    """The users these traces named before: on a span kept in ``trace_users`` (the handler's), else on a
-    model call of the trace stored as an event (its event id starts with the trace id)."""
+async def known_users(
+    session: AsyncSession, trace_ids: Iterable[str], *, stored_calls: bool = True
+) -> dict[str, NamedUser]:
+    """The users these traces named before: on a span kept in ``trace_users`` (the handler's), else (with
+    ``stored_calls``) on a model call of the trace stored as an event (its event id starts with the
+    trace id)."""
     found: dict[str, NamedUser] = {}
     for chunk in _chunks(sorted(set(trace_ids))):
         result = await session.execute(
             select(TraceUser.trace_id, TraceUser.user_id, TraceUser.rank).where(TraceUser.trace_id.in_(chunk))
         )
         found.update({trace: NamedUser(trace, user, rank) for trace, user, rank in result})
-        missing = [trace for trace in chunk if trace not in found]
+        missing = [trace for trace in chunk if trace not in found] if stored_calls else []
         for few in _chunks(missing, RANGES):
             # One range of the unique event_id index per trace; hex ids sort below "g".
             ranges = or_(

@@ -23,11 +23,13 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.ingestion.http_app import WAITER_KEY, ServiceState
+from bot.ingestion.pipeline import ingest_items
 from bot.ingestion.trace_wait import TraceWaiter
 from bot.runtime.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from storage.database import Database
 from storage.models import PendingSpan, QuarantinedPayload, StoredEvent, TraceUser
+from storage.writer import EventWriter
 from tests.otlp_bodies import AUTH, as_json, chat, new_span_id, new_trace_id, request, span
 
 PROTOBUF = "application/x-protobuf"
@@ -40,6 +42,7 @@ class Collector:
     db: Database
     http: aiohttp.ClientSession
     waiter: TraceWaiter
+    writer: EventWriter
 
     async def export(
         self, built: ExportTraceServiceRequest | bytes, *, media: str = PROTOBUF, **headers: str
@@ -81,7 +84,7 @@ async def collector(db: Database, tmp_path: Path) -> AsyncIterator[Collector]:
     runner, port = await start_ingest_site(settings, db, writer, ServiceState(), port=0)
     waiter = runner.app[WAITER_KEY]
     async with aiohttp.ClientSession() as http:
-        yield Collector(f"http://127.0.0.1:{port}", db, http, waiter)
+        yield Collector(f"http://127.0.0.1:{port}", db, http, waiter, writer)
     await runner.cleanup()
     await writer.close()
 
@@ -175,6 +178,22 @@ async def test_nobody_named_calls_go_to_unattributed_after_the_wait(collector: C
     assert event.user_id == "unattributed" and event.cost == 0.66
     assert await collector.waiter.release_due(later) == 0
     assert await collector.count(PendingSpan) == 0
+
+
+async def test_at_the_end_of_its_wait_a_call_still_takes_a_user_a_stored_call_of_its_trace_names(
+    collector: Collector,
+) -> None:
+    trace = new_trace_id()
+    await collector.ok(request(span(trace, new_span_id(), chat("yandexgpt-pro", 1, 1))))
+    # A call of the same trace that reached storage another way (here: straight through the writer).
+    sibling = {**chat_event(trace + new_span_id()), "user_id": "tg_sibling"}
+    await ingest_items([sibling], collector.writer, UTC, source="test")
+    assert await collector.waiter.release_due(datetime.now(UTC) + timedelta(seconds=121)) == 1
+    assert sorted(event.user_id for event in await collector.events()) == ["tg_sibling", "tg_sibling"]
+
+
+def chat_event(event_id: str) -> dict[str, Any]:
+    return {"event_id": event_id, "event": "llm_call", "timestamp": "2025-03-10T10:00:00Z", "model": "m"}
 
 
 async def test_a_waiting_call_whose_user_arrived_meanwhile_is_released_by_the_sweep(

@@ -191,10 +191,15 @@ class TraceWaiter:
     async def release_due(self, now: datetime) -> int:
         """Release the calls that are due (their trace named its user, or their wait is over) and forget
         the users traces named before the wait; returns how many calls were released."""
+        cutoff = now - self.wait
         async with self._db.sessions() as session:
             held = await waiting_calls(session)
-            users = await known_users(session, {call.trace_id for call in held}) if held else {}
-        return await self._release(held, users, cutoff=now - self.wait)
+            # Every waiting trace against the handlers' users (cheap); the stored calls' users only for
+            # the calls whose wait is over: a request storing a call already released its trace's calls.
+            users = await known_users(session, {call.trace_id for call in held}, stored_calls=False)
+            over = {call.trace_id for call in held if call.received_at <= cutoff} - set(users)
+            users.update(await known_users(session, over) if over else {})
+        return await self._release(held, users, cutoff=cutoff)
 
     async def _release(
         self, held: list[Waiting], users: dict[str, NamedUser], *, cutoff: datetime | None
