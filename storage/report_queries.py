@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.selectable import FromClause, Select
+from sqlalchemy.sql.selectable import FromClause
 
 from storage.aggregates import Breakdown, Funnel, ModelUsage, PeriodAggregates
 from storage.event_types import PAID, EventType
@@ -261,9 +261,11 @@ async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple
     )
 
 
-def model_usage_query(*conditions: ColumnElement[bool]) -> Select[Any]:
-    """The model calls matching ``conditions``, per model and cost currency (``ModelUsage``'s columns)."""
-    return (
+async def load_model_usage(session: AsyncSession, *conditions: ColumnElement[bool]) -> tuple[ModelUsage, ...]:
+    """The model calls matching ``conditions``, per model and cost currency. Whatever event carries a model
+    counts as a call (an llm_call, an answer, a source's own event); read from ix_events_model_ts, which
+    holds those events only."""
+    statement = (
         select(
             events.c.model,
             events.c.currency,
@@ -276,15 +278,9 @@ def model_usage_query(*conditions: ColumnElement[bool]) -> Select[Any]:
         .where(events.c.model.is_not(None), *conditions)
         .group_by(events.c.model, events.c.currency)
     )
-
-
-async def load_model_usage(session: AsyncSession, *conditions: ColumnElement[bool]) -> tuple[ModelUsage, ...]:
-    """Whatever event carries a model counts as a call (an llm_call, an answer, a source's own event);
-    read from ix_events_model_ts, which holds those events only."""
-    result = await session.execute(model_usage_query(*conditions))
     return tuple(
         ModelUsage(str(model), currency, int(calls), int(inputs), int(outputs), int(priced), float(cost))
-        for model, currency, calls, inputs, outputs, priced, cost in result
+        for model, currency, calls, inputs, outputs, priced, cost in await session.execute(statement)
     )
 
 
