@@ -79,7 +79,7 @@ class TracesEndpoint:
             message = f"unsupported Content-Encoding {encoding!r}: use gzip or none"
             return self._failure(request, 415, code_pb2.INVALID_ARGUMENT, message)
         # The limit holds for the inflated body too: aiohttp counts what it has decompressed.
-        too_large = f"body is over {self._max_body} bytes (ingest.max_body_bytes), decompressed"
+        too_large = f"body is over {self._max_body} bytes, counted decompressed (ingest.max_body_bytes)"
         if request.content_length is not None and request.content_length > self._max_body:
             return self._failure(request, 413, code_pb2.RESOURCE_EXHAUSTED, too_large)
         try:
