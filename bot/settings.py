@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from reports.alerts import AlertSettings
+from reports.alerts import AiBudget, AlertSettings
 from reports.metrics import ReportScope
 from reports.periods import Period
+from reports.pricing import ModelPrice, PriceTable
 from storage.event_types import EventType
 
 CONFIG_ENV_VAR = "LEADTRAIL_CONFIG"
@@ -184,6 +185,22 @@ class Bitrix24Settings(_Section):
         return self.webhook_url is not None
 
 
+class AISettings(_Section):
+    """``[ai]``: what the model calls cost (issue 17), how long an OTLP model call waits for its trace's
+    user, and the monthly budget the owners are warned about."""
+
+    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    prices: list[ModelPrice] = Field(default_factory=list)
+    trace_wait_seconds: float = Field(default=120.0, ge=0, le=86_400)
+    monthly_budget: float | None = Field(default=None, gt=0)
+
+    def price_table(self) -> PriceTable:
+        return PriceTable(self.currency, tuple(self.prices))
+
+    def budget(self) -> AiBudget | None:
+        return None if self.monthly_budget is None else AiBudget(self.monthly_budget, self.currency)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADTRAIL_",
@@ -201,6 +218,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
+    ai: AISettings = Field(default_factory=AISettings)
 
     @field_validator("timezone")
     @classmethod
@@ -217,7 +235,7 @@ class Settings(BaseSettings):
 
     def report_scope(self, period: Period, location: str | None = None) -> ReportScope:
         """What the report builder needs of the settings, as plain values."""
-        return ReportScope(period, self.tz, self.reports.sla_seconds, location)
+        return ReportScope(period, self.tz, self.reports.sla_seconds, location, self.ai.currency)
 
     @classmethod
     def settings_customise_sources(

@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reports.alerts import AlertSettings, AlertVerdict, evaluate_all
+from reports.alerts import AiBudget, AlertSettings, AlertVerdict, evaluate_all
 from storage.alert_queries import gather_inputs
 
 
@@ -19,8 +19,9 @@ async def verdicts_at(
     zone: tzinfo,
     settings: AlertSettings,
     sla_seconds: float,
+    budget: AiBudget | None = None,
 ) -> list[AlertVerdict]:
     """Every rule's verdict at ``now`` (aware), firing or not; nothing is sent or stored."""
     async with sessions() as session:
         inputs = await gather_inputs(session, now, zone, silence_hours=settings.silence_hours)
-    return evaluate_all(inputs, settings, sla_seconds)
+    return evaluate_all(inputs, settings, sla_seconds, budget)

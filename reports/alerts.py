@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from reports.metrics import ai_cost
 from reports.quantiles import percentile, share_over
 from reports.texts import alerts as texts
 from storage.alert_inputs import (
@@ -24,14 +25,17 @@ from storage.alert_inputs import (
     AlertInputs,
     AnswerTimes,
     ChannelTraffic,
+    MonthUsage,
     Proportion,
     RateComparison,
     Rejections,
 )
 
 CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI = "conversion_drop", "no_show_spike", "slow_ai"
-SOURCE_SILENT, INGEST_ERRORS = "source_silent", "ingest_errors"
-RULES = (CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI, SOURCE_SILENT, INGEST_ERRORS)
+SOURCE_SILENT, INGEST_ERRORS, AI_BUDGET = "source_silent", "ingest_errors", "ai_budget"
+RULES = (CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI, SOURCE_SILENT, INGEST_ERRORS, AI_BUDGET)
+# Shares of ai.monthly_budget the owners hear about, once each per month.
+BUDGET_LEVELS = (0.8, 1.0)
 
 
 class AlertSettings(BaseModel):
@@ -65,6 +69,14 @@ class AlertSettings(BaseModel):
 Numbers = dict[str, float | int]
 
 
+@dataclass(frozen=True, slots=True)
+class AiBudget:
+    """``ai.monthly_budget`` in ``ai.currency``."""
+
+    monthly: float
+    currency: str
+
+
 @dataclass(frozen=True)
 class AlertVerdict:
     """Where one rule stands for one scope at one moment, firing or not.
@@ -85,6 +97,8 @@ class AlertVerdict:
     since: datetime | None
     text: str
     check: str
+    # False: said once per scope and never again, and no "resolved" (a budget level of one month).
+    repeats: bool = True
 
 
 def lower_rate_p_value(lower: Proportion, higher: Proportion) -> float | None:
@@ -324,9 +338,48 @@ def ingest_errors(data: Rejections, settings: AlertSettings, zone: tzinfo) -> Al
     )
 
 
-def evaluate_all(inputs: AlertInputs, settings: AlertSettings, sla_seconds: float) -> list[AlertVerdict]:
+def ai_budget(data: MonthUsage, budget: AiBudget, now: datetime, zone: tzinfo) -> list[AlertVerdict]:
+    """One verdict per level of ``BUDGET_LEVELS``, scoped to the local month, so each is said once a month:
+    the month-to-date spend against the budget, with the month's forecast at the pace so far."""
+    spent = ai_cost(data.usage, budget.currency).total
+    share = spent / budget.monthly
+    elapsed = (now - data.start) / (data.end - data.start)
+    forecast = spent / elapsed if elapsed > 0 else None
+    numbers: Numbers = {"spent": spent, "budget": budget.monthly, "share": share}
+    if forecast is not None:
+        numbers["forecast"] = forecast
+    month = data.start.astimezone(zone)
+    return [
+        AlertVerdict(
+            rule=AI_BUDGET,
+            scope=f"{month:%Y-%m} {level:.0%}",
+            firing=share >= level,
+            value=share,
+            baseline=level,
+            p_value=None,
+            numbers=numbers,
+            since=data.start,
+            text=texts.budget_text(
+                firing=share >= level,
+                level=level,
+                spent=spent,
+                budget=budget.monthly,
+                forecast=forecast,
+                currency=budget.currency,
+                month=month,
+            ),
+            check=texts.CHECKS[AI_BUDGET],
+            repeats=False,
+        )
+        for level in BUDGET_LEVELS
+    ]
+
+
+def evaluate_all(
+    inputs: AlertInputs, settings: AlertSettings, sla_seconds: float, budget: AiBudget | None = None
+) -> list[AlertVerdict]:
     """Every rule's verdict at ``inputs.now``, firing or not; ``source_silent`` for all channels together
-    and for each channel."""
+    and for each channel; ``ai_budget`` only with a budget."""
     zone = inputs.zone
     return [
         conversion_drop(inputs.conversion, settings, zone),
@@ -337,4 +390,5 @@ def evaluate_all(inputs: AlertInputs, settings: AlertSettings, sla_seconds: floa
             for traffic in sorted(inputs.channels, key=lambda item: item.channel)
         ),
         ingest_errors(inputs.rejections, settings, zone),
+        *(ai_budget(inputs.model_calls, budget, inputs.now, zone) if budget is not None else ()),
     ]

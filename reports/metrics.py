@@ -6,14 +6,16 @@ is None (JSON null, shown as "—"), never 0, so "no data" never reads as "nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from reports.periods import Period
+from reports.pricing import MONEY_DIGITS
 from reports.quantiles import percentile, share_over
-from storage.aggregates import Breakdown, PeriodAggregates
+from reports.texts.numbers import DEFAULT_CURRENCY
+from storage.aggregates import Breakdown, ModelUsage, PeriodAggregates
 from storage.event_types import EventType
 
 TOP_LIMIT = 10
@@ -29,6 +31,7 @@ class ReportScope:
     zone: ZoneInfo
     sla_seconds: float
     location: str | None = None
+    currency: str = DEFAULT_CURRENCY  # ai.currency: the AI cost is summed in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,67 @@ class AnswerTimes:
     p50: float | None
     p95: float | None
     over_sla_share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AiCost:
+    """What the model calls cost (design.md, ``ai_cost``). ``calls`` and the tokens count every event with a
+    model; ``total`` sums the costs in ``currency``, so a call without one (no price, no tokens, or a cost in
+    another currency) is counted but not valued, and its model is listed in ``unpriced_models``."""
+
+    total: float
+    currency: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    per_lead: float | None
+    per_booking: float | None
+    by_model: list[tuple[str, float]]
+    unpriced_models: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "currency": self.currency,
+            "calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "per_lead": self.per_lead,
+            "per_booking": self.per_booking,
+            "by_model": [[model, cost] for model, cost in self.by_model],
+            "unpriced_models": list(self.unpriced_models),
+        }
+
+
+def money_ratio(total: float, count: int) -> float | None:
+    share = ratio(total, count)
+    return None if share is None else round(share, MONEY_DIGITS)
+
+
+def ai_cost(usage: Sequence[ModelUsage], currency: str, *, leads: int = 0, bookings: int = 0) -> AiCost:
+    """The calls' cost in ``currency``; models ordered by cost (then name), unpriced ones by name."""
+    by_model: dict[str, float] = {}
+    unpriced: set[str] = set()
+    for item in usage:
+        if item.currency in (None, currency) and item.priced_calls:
+            by_model[item.model] = by_model.get(item.model, 0.0) + item.cost
+        if item.currency not in (None, currency) or item.priced_calls < item.calls:
+            unpriced.add(item.model)
+    total = round(sum(by_model.values()), MONEY_DIGITS)
+    return AiCost(
+        total=total,
+        currency=currency,
+        calls=sum(item.calls for item in usage),
+        input_tokens=sum(item.input_tokens for item in usage),
+        output_tokens=sum(item.output_tokens for item in usage),
+        per_lead=money_ratio(total, leads),
+        per_booking=money_ratio(total, bookings),
+        by_model=[
+            (model, round(cost, MONEY_DIGITS))
+            for model, cost in sorted(by_model.items(), key=lambda item: (-item[1], item[0]))
+        ],
+        unpriced_models=sorted(unpriced),
+    )
 
 
 @dataclass(frozen=True)
@@ -62,6 +126,7 @@ class Report:
     by_location: dict[str, Breakdown] | None
     top_intents: list[tuple[str, int]]
     refusal_reasons: list[tuple[str, int]]
+    ai_cost: AiCost
     location: str | None = None
     previous: Report | None = field(default=None, compare=False)
     # Whether any event of the period named a location: by_location is shown when either period's did.
@@ -73,7 +138,7 @@ class Report:
     def has_data(self) -> bool:
         """Whether anything at all happened in the period: else a change against it means nothing."""
         counts = (self.messages, self.ai_responses, self.leads, self.bookings, self.no_shows, self.refusals)
-        return any(counts) or bool(self.payments_paid)
+        return any(counts) or bool(self.payments_paid) or bool(self.ai_cost.calls)
 
     def as_json(self) -> dict[str, Any]:
         """The contract of ``report --json``: the design's keys in its order, then ``previous``."""
@@ -104,6 +169,7 @@ class Report:
             data["by_location"] = _breakdown_json(self.by_location)
         data["top_intents"] = [[name, count] for name, count in self.top_intents]
         data["refusal_reasons"] = [[name, count] for name, count in self.refusal_reasons]
+        data["ai_cost"] = self.ai_cost.as_json()
         if self.previous is not None:
             data["previous"] = self.previous.as_json()
         return data
@@ -126,12 +192,18 @@ def top(counts: Mapping[str, int], limit: int = TOP_LIMIT) -> list[tuple[str, in
 
 
 def compute_period(
-    period: Period, raw: PeriodAggregates, *, sla_seconds: float, location: str | None = None
+    period: Period,
+    raw: PeriodAggregates,
+    *,
+    sla_seconds: float,
+    location: str | None = None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> Report:
     """One period's metrics from its aggregates; ``compute_report`` sets it beside the previous one."""
     count = raw.event_counts.get
     funnel = raw.funnel
     bookings = count(EventType.APPOINTMENT_BOOKED, 0)
+    leads = count(EventType.LEAD_CREATED, 0)
     no_shows = count(EventType.NO_SHOW, 0)
     latencies = sorted(raw.response_seconds)  # stored in order already: a linear pass, as in percentile()
     hours = [seconds / 3600 for seconds in raw.first_message_to_booking_seconds]
@@ -140,7 +212,7 @@ def compute_period(
         clients=funnel.clients,
         messages=count(EventType.MESSAGE_RECEIVED, 0),
         ai_responses=count(EventType.ASSISTANT_RESPONSE, 0),
-        leads=count(EventType.LEAD_CREATED, 0),
+        leads=leads,
         bookings=bookings,
         no_shows=no_shows,
         refusals=count(EventType.REFUSAL, 0),
@@ -162,6 +234,7 @@ def compute_period(
         },
         top_intents=top(raw.intents),
         refusal_reasons=top(raw.refusal_reasons),
+        ai_cost=ai_cost(raw.model_usage, currency, leads=leads, bookings=bookings),
         location=location,
         answer_seconds=tuple(latencies),
         locations_seen=any(name is not None for name in funnel.by_location),

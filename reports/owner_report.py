@@ -71,7 +71,9 @@ def _aggregates(scope: ReportScope, period: Period) -> Callable[[AsyncSession], 
 
 
 def _computed(scope: ReportScope, period: Period, raw: PeriodAggregates) -> Report:
-    return compute_period(period, raw, sla_seconds=scope.sla_seconds, location=scope.location)
+    return compute_period(
+        period, raw, sla_seconds=scope.sla_seconds, location=scope.location, currency=scope.currency
+    )
 
 
 def _rendered(scope: ReportScope, report: Report, album: tuple[Attachment, ...] = ()) -> OwnerReport:

@@ -39,6 +39,20 @@ class Funnel:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """The calls of one model whose costs are in one currency (None: a cost the source gave without one,
+    or no cost at all): how many, their tokens, how many carry a cost and what those cost together."""
+
+    model: str
+    currency: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    priced_calls: int
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodAggregates:
     """Everything the metrics of one period are computed from; ``by_location`` keys None = no location."""
 
@@ -51,6 +65,7 @@ class PeriodAggregates:
     response_seconds: list[float]
     first_message_to_booking_seconds: list[float]
     repeat_bookings: int
+    model_usage: tuple[ModelUsage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

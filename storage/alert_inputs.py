@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from storage.aggregates import ModelUsage
+
 # The windows each rule compares; storage.alert_queries gathers exactly these, reports.alerts judges them.
 CONVERSION_HISTORY_DAYS = 14
 NO_SHOW_RECENT_DAYS = 7
@@ -80,6 +82,15 @@ class Rejections:
     latest_reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MonthUsage:
+    """The model calls of the local month so far: ``start`` and ``end`` bound the whole month."""
+
+    start: datetime
+    end: datetime
+    usage: tuple[ModelUsage, ...]
+
+
 @dataclass(frozen=True)
 class AlertInputs:
     """Everything the rules need at ``now``; ``zone`` is where times in the texts are shown."""
@@ -91,3 +102,4 @@ class AlertInputs:
     answers: AnswerTimes
     channels: tuple[ChannelTraffic, ...]
     rejections: Rejections
+    model_calls: MonthUsage

@@ -9,7 +9,7 @@ AI answer times come from the report's own query, so an alert and ``/report`` ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
 
@@ -28,13 +28,14 @@ from storage.alert_inputs import (
     AlertInputs,
     AnswerTimes,
     ChannelTraffic,
+    MonthUsage,
     Proportion,
     RateComparison,
     Rejections,
 )
 from storage.event_types import EventType
 from storage.models import QuarantinedPayload, StoredEvent
-from storage.report_queries import load_period_aggregates, one_if
+from storage.report_queries import load_model_usage, load_period_aggregates, one_if
 
 # A channel quiet for longer is taken as closed, not down: its verdict goes away.
 SILENCE_FORGET_DAYS = 30
@@ -213,6 +214,15 @@ async def _rejections(session: AsyncSession, now: datetime) -> Rejections:
     return Rejections(int(count), since, first_at, latest.source, reason)
 
 
+async def _month_model_calls(session: AsyncSession, now: datetime, zone: tzinfo) -> MonthUsage:
+    """The local month's model calls up to ``now``, from ix_events_model_ts."""
+    first = now.astimezone(zone).date().replace(day=1)
+    following = (first + timedelta(days=31)).replace(day=1)
+    start, end = (datetime.combine(day, time(), zone).astimezone(UTC) for day in (first, following))
+    usage = await load_model_usage(session, events.c.ts >= start, events.c.ts < now)
+    return MonthUsage(start, end, usage)
+
+
 async def gather_inputs(
     session: AsyncSession, now: datetime, zone: tzinfo, *, silence_hours: float
 ) -> AlertInputs:
@@ -228,4 +238,5 @@ async def gather_inputs(
         answers=await _answer_times(session, now),
         channels=await _channels(session, now, zone, silence_hours),
         rejections=await _rejections(session, now),
+        model_calls=await _month_model_calls(session, now, zone),
     )

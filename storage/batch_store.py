@@ -83,7 +83,8 @@ def _quarantine(conn: Connection, rejected: list[Rejected], now: datetime, max_r
                 "received_at": now,
                 "source": item.source[:64],
                 "errors": item.errors,
-                "payload": item.payload[:QUARANTINE_PAYLOAD_LIMIT],
+                # PostgreSQL text cannot hold U+0000, which an undecodable body may: kept as U+FFFD.
+                "payload": item.payload[:QUARANTINE_PAYLOAD_LIMIT].replace("\x00", "\ufffd"),
                 "payload_bytes": len(item.payload.encode("utf-8", "replace")),
             }
             for item in rejected

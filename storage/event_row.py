@@ -41,5 +41,11 @@ class EventRow(TypedDict):
     lat: float | None
     lon: float | None
     extra: dict[str, Any] | None
+    model: str | None
+    provider: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_tokens: int | None
+    cost: float | None
     client_id: NotRequired[int]
     received_at: NotRequired[datetime]

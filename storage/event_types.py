@@ -12,6 +12,9 @@ from enum import StrEnum
 class EventType(StrEnum):
     MESSAGE_RECEIVED = "message_received"
     ASSISTANT_RESPONSE = "assistant_response"
+    # A model call that is not itself an answer to the client (intent classification, a summary, a tool
+    # step); an assistant_response may carry a model call's fields too, and both count for AI cost.
+    LLM_CALL = "llm_call"
     LEAD_CREATED = "lead_created"
     APPOINTMENT_BOOKED = "appointment_booked"
     PAYMENT_STATUS = "payment_status"

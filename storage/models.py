@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -110,6 +111,20 @@ class StoredEvent(Base):
             "first_message_ts",
             "repeat_booking",
         ),
+        # Model calls only (a partial index: other events pay nothing for it): the AI cost of a period,
+        # the month's spend for the budget alert and the unpriced models, read from the index alone.
+        Index(
+            "ix_events_model_ts",
+            "ts",
+            "model",
+            "cost",
+            "currency",
+            "input_tokens",
+            "output_tokens",
+            "location",
+            sqlite_where=text("model IS NOT NULL"),
+            postgresql_where=text("model IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -144,6 +159,12 @@ class StoredEvent(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any] | None]
+    model: Mapped[str | None] = mapped_column(String(256))
+    provider: Mapped[str | None] = mapped_column(String(256))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cached_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost: Mapped[float | None] = mapped_column(Float)
     # Kept by the writer from the user's other events (storage.report_columns), never received: the
     # report reads them instead of looking back into each user's history on every run.
     reply_to_ts: Mapped[datetime | None]  # an answer: the user's latest message at or before it
@@ -304,3 +325,34 @@ class CrmLinkState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     events_cursor: Mapped[int] = mapped_column(BigInteger)
     last_success_at: Mapped[datetime | None]
+
+
+class PendingSpan(Base):
+    """A model call received over OTLP whose trace has not named its user yet (``bot.ingestion.trace_wait``).
+
+    Kept from the moment it is acknowledged until its trace's user arrives or ``ai.trace_wait_seconds``
+    pass, so what was answered 200 survives a restart. ``fields`` is the event as mapped from the span,
+    without ``user_id``.
+    """
+
+    __tablename__ = "pending_spans"
+    __table_args__ = (Index("ix_pending_spans_received_at", "received_at"),)
+
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    span_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    received_at: Mapped[datetime]
+    fields: Mapped[dict[str, Any]]
+
+
+class TraceUser(Base):
+    """The user a trace named on a span that is not itself stored as an event (the handler's span), kept
+    for ``ai.trace_wait_seconds`` for the trace's model calls that arrive later. ``rank`` is the attribute's
+    place in the order of user attributes: a lower one wins."""
+
+    __tablename__ = "trace_users"
+    __table_args__ = (Index("ix_trace_users_seen_at", "seen_at"),)
+
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    rank: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[datetime]

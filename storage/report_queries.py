@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import FromClause
 
-from storage.aggregates import Breakdown, Funnel, PeriodAggregates
+from storage.aggregates import Breakdown, Funnel, ModelUsage, PeriodAggregates
 from storage.event_types import PAID, EventType
 from storage.models import StoredEvent
 
@@ -261,6 +261,36 @@ async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple
     )
 
 
+async def load_model_usage(session: AsyncSession, *conditions: ColumnElement[bool]) -> tuple[ModelUsage, ...]:
+    """The model calls matching ``conditions``, per model and cost currency. Whatever event carries a model
+    counts as a call (an llm_call, an answer, a source's own event); read from ix_events_model_ts, which
+    holds those events only."""
+    statement = (
+        select(
+            events.c.model,
+            events.c.currency,
+            func.count(),
+            func.coalesce(func.sum(events.c.input_tokens), 0),
+            func.coalesce(func.sum(events.c.output_tokens), 0),
+            func.count(events.c.cost),
+            func.coalesce(func.sum(events.c.cost), 0.0),
+        )
+        .where(events.c.model.is_not(None), *conditions)
+        .group_by(events.c.model, events.c.currency)
+    )
+    return tuple(
+        ModelUsage(str(model), currency, int(calls), int(inputs), int(outputs), int(priced), float(cost))
+        for model, currency, calls, inputs, outputs, priced, cost in await session.execute(statement)
+    )
+
+
+def _period_calls(scope: _Scope) -> list[ColumnElement[bool]]:
+    conditions = [events.c.ts >= scope.start, events.c.ts < scope.end]
+    if scope.location is not None:
+        conditions.append(events.c.location == scope.location)
+    return conditions
+
+
 async def _dialect_prepared(session: AsyncSession) -> str:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -302,4 +332,5 @@ async def load_period_aggregates(
         response_seconds=response_seconds,
         first_message_to_booking_seconds=first_message_seconds,
         repeat_bookings=repeat_bookings,
+        model_usage=await load_model_usage(session, *_period_calls(scope)),
     )

@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.aggregates import ModelUsage
 from storage.event_types import EventType
 from storage.models import RECEIVED_EVENT_COLUMNS, Client, ClientIdentity, StoredEvent
 from storage.phones import normalize_phone
+from storage.report_queries import load_model_usage
 
 EVENT_FIELDS = tuple(name for name in RECEIVED_EVENT_COLUMNS if name != "client_id")
 
@@ -122,6 +124,11 @@ async def client_outcomes(session: AsyncSession, client_id: int) -> list[StoredE
         .order_by(StoredEvent.ts, StoredEvent.id)
     )
     return list(result.scalars())
+
+
+async def client_model_usage(session: AsyncSession, client_id: int) -> tuple[ModelUsage, ...]:
+    """The client's model calls over their whole history, per model and cost currency."""
+    return await load_model_usage(session, StoredEvent.client_id == client_id)
 
 
 def _like_pattern(fragment: str) -> str:

@@ -32,6 +32,8 @@ def toml_value(value: Any) -> str:
         return "[" + ", ".join(toml_value(item) for item in value) + "]"
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, dict):  # an inline table, e.g. one of [[ai.prices]] in a list
+        return "{" + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + "}"
     return json.dumps(str(value), ensure_ascii=False)
 
 

@@ -12,7 +12,9 @@ import pytest
 
 from reports.alerts import (
     RULES,
+    AiBudget,
     AlertSettings,
+    ai_budget,
     conversion_drop,
     evaluate_all,
     ingest_errors,
@@ -22,11 +24,13 @@ from reports.alerts import (
     slow_ai,
     source_silent,
 )
+from storage.aggregates import ModelUsage
 from storage.alert_inputs import (
     ALL_CHANNELS,
     AlertInputs,
     AnswerTimes,
     ChannelTraffic,
+    MonthUsage,
     Proportion,
     RateComparison,
     Rejections,
@@ -36,6 +40,16 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 NOW = datetime(2025, 3, 15, 11, 0, tzinfo=UTC)  # 14:00 in Kazan
 SETTINGS = AlertSettings()
 SLA = 3.0
+BUDGET = AiBudget(10_000.0, "RUB")
+# March 2025 in Moscow: from 1 March 00:00 (28 Feb 21:00 UTC) to 1 April 00:00; NOW is 14 days 14 hours in.
+MARCH = (datetime(2025, 2, 28, 21, 0, tzinfo=UTC), datetime(2025, 3, 31, 21, 0, tzinfo=UTC))
+
+
+def spent(*costs: tuple[str | None, float]) -> MonthUsage:
+    return MonthUsage(
+        *MARCH,
+        tuple(ModelUsage("yandexgpt-pro", currency, 10, 1000, 100, 10, cost) for currency, cost in costs),
+    )
 
 
 def rates(recent: tuple[int, int], baseline: tuple[int, int]) -> RateComparison:
@@ -65,6 +79,7 @@ def quiet_inputs() -> AlertInputs:
             channel(ALL_CHANNELS, 0.2),
         ),
         rejections=Rejections(0, NOW - timedelta(hours=1)),
+        model_calls=spent(("RUB", 3000.0)),
     )
 
 
@@ -317,7 +332,7 @@ def test_ingest_errors_fire_at_the_threshold() -> None:
 
 
 def test_quiet_moment_gives_a_non_firing_verdict_for_every_rule_and_channel() -> None:
-    verdicts = evaluate_all(quiet_inputs(), SETTINGS, SLA)
+    verdicts = evaluate_all(quiet_inputs(), SETTINGS, SLA, BUDGET)
     assert [(v.rule, v.scope) for v in verdicts] == [
         ("conversion_drop", ""),
         ("no_show_spike", ""),
@@ -326,8 +341,11 @@ def test_quiet_moment_gives_a_non_firing_verdict_for_every_rule_and_channel() ->
         ("source_silent", "site"),
         ("source_silent", "telegram"),
         ("ingest_errors", ""),
+        ("ai_budget", "2025-03 80%"),
+        ("ai_budget", "2025-03 100%"),
     ]
     assert {v.rule for v in verdicts} == set(RULES)
+    assert "ai_budget" not in {v.rule for v in evaluate_all(quiet_inputs(), SETTINGS, SLA)}  # no budget set
     assert not any(v.firing for v in verdicts)
     assert all(v.text.startswith("✅") for v in verdicts)
 
@@ -340,10 +358,33 @@ def test_every_rule_fires_with_its_numbers() -> None:
         answers=answers(*([6.0] * 25)),
         channels=(channel("telegram", 4),),
         rejections=Rejections(25, NOW - timedelta(hours=1), NOW - timedelta(minutes=50), "http", "x: y"),
+        model_calls=spent(("RUB", 12_000.0)),
     )
-    verdicts = evaluate_all(broken, SETTINGS, SLA)
-    assert [v.rule for v in verdicts if v.firing] == list(RULES)
+    verdicts = evaluate_all(broken, SETTINGS, SLA, BUDGET)
+    assert [v.rule for v in verdicts if v.firing] == [*RULES, "ai_budget"]  # both budget levels
     for verdict in verdicts:
         assert verdict.numbers and verdict.since is not None
         assert verdict.check in verdict.text
         assert html.escape(html.unescape(verdict.text), quote=False) == verdict.text
+
+
+# --- ai_budget ---------------------------------------------------------------------------------------
+
+
+def test_the_budget_levels_say_the_spend_and_the_forecast_once_each() -> None:
+    # 8,100 ₽ in roubles (and a cost in dollars that is not counted) after 14 days 14 hours of March's 31.
+    low, high = ai_budget(spent(("RUB", 8000.0), (None, 100.0), ("USD", 50.0)), BUDGET, NOW, MOSCOW)
+    assert (low.firing, high.firing) == (True, False)
+    assert low.repeats is False and high.repeats is False
+    assert low.value == pytest.approx(0.81) and low.numbers["forecast"] == pytest.approx(
+        8100 * 31 / (14 + 14 / 24)
+    )
+    assert low.text.startswith(
+        "💸 Расходы на ИИ за март 2025 дошли до 80\xa0% бюджета: 8\xa0100\xa0₽ из 10\xa0000\xa0₽ (81\xa0%)."
+    )
+    assert "Прогноз на месяц при нынешнем темпе: 17\xa0218,29\xa0₽." in low.text
+    assert high.text.startswith("✅ Расходы на ИИ за март 2025: 8\xa0100\xa0₽")
+    over = ai_budget(spent(("RUB", 10_000.0)), BUDGET, NOW, MOSCOW)[1]
+    assert over.firing and over.text.startswith(
+        "⛔ Бюджет на ИИ за март 2025 исчерпан: 10\xa0000\xa0₽ из 10\xa0000\xa0₽"
+    )

@@ -19,8 +19,9 @@ async def test_alerts_lists_rules_and_mutes_one_for_a_day(tmp_path: Path) -> Non
         for title in ("Конверсия диалог → заявка", "Неявки", "Скорость ответов ИИ", "Ошибки приёма событий"):
             assert title in text
         assert "p &lt; 0.01" in text
+        assert "<b>Бюджет на ИИ</b> — бюджет не задан ([ai] monthly_budget)" in text
         buttons = [b for row in answer.params["reply_markup"]["inline_keyboard"] for b in row]
-        assert len(buttons) == 5 and all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+        assert len(buttons) == 6 and all(len(b["callback_data"].encode()) <= 64 for b in buttons)
 
         api.press_button(STRANGER, MuteCallback(rule="slow_ai").pack())
         api.press_button(OWNER, MuteCallback(rule="slow_ai").pack())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from bot.ingestion.validation import validate_items
 from bot.telegram.client_lookup import timeline_page
 from bot.telegram.views.clients import PAGE_SIZE, ClientAction, ClientCallback
 from reports.texts import client as client_texts
-from storage.models import OwnerAudit
+from storage.models import OwnerAudit, StoredEvent
 from storage.timeline import find_client_ids
 from tests.bot_harness import OWNER, STRANGER, BotHarness, bot_harness
 
@@ -176,3 +177,62 @@ async def test_forget_asks_then_erases_and_audits_only_the_fact(tmp_path: Path) 
             )
         assert [row.owner_id for row in audit] == [OWNER]
         assert "tg_9" not in (audit[0].details or "") and "Тимур" not in (audit[0].details or "")
+
+
+async def test_card_shows_the_ai_cost_and_the_timeline_each_calls_model_and_tokens(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        await write(
+            harness,
+            event("tg_5", 0, message="Сколько стоит стрижка?"),
+            event(
+                "tg_5",
+                1,
+                event="llm_call",
+                model="yandexgpt-lite",
+                input_tokens=1200,
+                output_tokens=8,
+                cost=0.24,
+            ),
+            event(
+                "tg_5",
+                2,
+                event="assistant_response",
+                assistant_response="1 500 ₽",
+                model="yandexgpt-pro",
+                input_tokens=900,
+                output_tokens=40,
+                cost=1.128,
+            ),
+            event("tg_5", 3, event="llm_call", model="no-price-yet", input_tokens=100, output_tokens=10),
+        )
+        api.send_private_message(OWNER, "/client tg_5")
+        card, page = await api.wait_for("sendMessage", count=2, timeout=15)
+        assert "Стоимость ИИ: 1,37\xa0₽ (вызовов модели: 3), ещё 1 без цены" in card.params["text"]
+        timeline = page.params["text"]
+        assert "🧠 Вызов модели" in timeline
+        assert "yandexgpt-lite · 1\xa0200 → 8 ток. · 0,24\xa0₽" in timeline
+        assert "yandexgpt-pro · 900 → 40 ток. · 1,13\xa0₽" in timeline
+        assert "no-price-yet · 100 → 10 ток." in timeline
+
+
+def test_a_page_of_the_longest_events_still_fits_one_message() -> None:
+    zone = ZoneInfo("Europe/Moscow")
+    for nasty in ('<&"' * 100, "ж" * 400, "a b " * 300):
+        worst = StoredEvent(
+            ts=datetime(2025, 3, 1, tzinfo=UTC),
+            event=nasty,
+            channel=nasty,
+            message=nasty * 10,
+            assistant_response=nasty * 10,
+            intent=nasty,
+            confidence=0.92,
+            response_time_ms=2**53,
+            model=nasty,
+            input_tokens=2**53,
+            output_tokens=2**53,
+            cost=1e12,
+            currency=nasty,
+            extra={f"field_{n}": n for n in range(30)},
+        )
+        assert len(client_texts.timeline_page([worst] * PAGE_SIZE, 0, 10**6, zone)) <= 4096

@@ -32,6 +32,8 @@ def test_demo_writes_report_charts_and_a_timeline(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Отчёт за" in result.stdout and "Диалог → заявка" in result.stdout
     assert "нет свободных вечерних слотов" in result.stdout
+    assert "Стоимость ИИ" in result.stdout and "По моделям: yandexgpt-pro — " in result.stdout
+    assert "Без цены" not in result.stdout  # the demo prices its simulated model at the public prices
     for name in ("funnel.png", "trend.png", "answer-times.png", "heatmap.png", "client-journey.png"):
         with Image.open(out / name) as picture:
             assert picture.format == "PNG" and picture.size == (1200, 800)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.demo.assistant import NumberingSink, play_month
 from bot.demo.generator import DemoMonth, generate_demo_month
+from bot.demo.salon_assistant import model
 from bot.demo.salon_assistant.bot import SCENARIO
 from bot.demo.salon_assistant.dialog import Outcome, answer, lead_id
 
@@ -115,3 +116,24 @@ def test_replaying_the_same_month_logs_the_same_events() -> None:
     again = NumberingSink()
     asyncio.run(play_month(month, again))
     assert again.logged == list(logged)
+
+
+def test_each_message_costs_a_classification_and_an_answer_in_model_tokens() -> None:
+    month, logged = _played()
+    calls = [event for event in logged if event["event"] == "llm_call"]
+    answers = [
+        event for event in logged if event["channel"] == "telegram" and event["event"] == "assistant_response"
+    ]
+    assert len(calls) == len(answers) == len(month.telegram)
+    for message, call, reply in zip(month.telegram, calls, answers, strict=True):
+        assert call["user_id"] == reply["user_id"] == f"tg_{message.chat_id}"
+        assert (call["model"], call["input_tokens"], call["output_tokens"]) == (
+            model.CLASSIFIER,
+            model.CLASSIFIER_PROMPT_TOKENS + model.tokens(message.text),
+            model.INTENT_TOKENS,
+        )
+        assert call["intent"] == reply["intent"] and "cost" not in call  # LeadTrail prices it
+        assert (reply["model"], reply["output_tokens"]) == (
+            model.RESPONDER,
+            model.tokens(reply["assistant_response"]),
+        )

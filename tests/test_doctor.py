@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 
 from bot.cli.doctor_checks import Level, check_bot_api, check_paths
+from bot.ingestion.pipeline import ingest_items
 from bot.settings import Settings
+from reports.pricing import ModelPrice, PriceTable
 from storage.database import open_database
+from storage.writer import EventWriter
 from tests.conftest import _fresh_postgres_database
 from tests.fake_bot_api import BOT_USERNAME, FakeBotAPI
 from tests.processes import clean_env, free_port, leadtrail, write_config
@@ -75,7 +79,48 @@ async def test_a_good_setup_passes_every_check_and_prints_no_secret(tmp_path: Pa
     for key in ("retention.hash_secret", "timezone", "database.url"):
         assert line_of(lines, key).startswith(Level.OK.value), output
     assert "схема актуальна" in line_of(lines, "database")
+    assert line_of(lines, "ai.prices") == "✅ ai.prices: вызовов модели за 30 дн. нет"
     assert lines[-1] == "Итог: ошибок 0, предупреждений 0."
+
+
+async def test_unpriced_models_and_calls_without_a_client_are_named_with_what_to_do(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'leadtrail.db'}"
+    db = await open_database(url)
+    writer = EventWriter(db)
+    await writer.start()
+    recent = datetime.now(UTC) - timedelta(days=2)
+    calls = [
+        {"model": "yandexgpt-lite", "user_id": "tg_1"},  # priced below
+        *({"model": "GigaChat-2-Max", "user_id": "tg_2"} for _ in range(3)),  # no price at all
+        {
+            "model": "yandexgpt-lite",
+            "user_id": "unattributed",
+            "input_tokens": None,
+        },  # priced model, no tokens
+        {"model": "yandexgpt-lite", "user_id": "unattributed"},
+    ]
+    items = [
+        {
+            "timestamp": (recent + timedelta(minutes=n)).isoformat(),
+            "event": "llm_call",
+            "input_tokens": 100,
+            **call,
+        }
+        for n, call in enumerate(calls)
+    ]
+    lite = ModelPrice(model="yandexgpt-lite", input_per_million=200, output_per_million=200)
+    await ingest_items(items, writer, UTC, source="test", prices=PriceTable("RUB", (lite,)))
+    await writer.close()
+    await db.close()
+    prices = [{"model": "yandexgpt-lite", "input_per_million": 200, "output_per_million": 200}]
+    code, lines, output = doctor(save(tmp_path, good_config(tmp_path, ai={"prices": prices})))
+    assert code == 0, output
+    priced = line_of(lines, "ai.prices")
+    assert priced.startswith(Level.WARN.value), output
+    assert "GigaChat-2-Max (3 выз.), yandexgpt-lite (1 выз.; цена в [[ai.prices]] есть" in priced
+    unattributed = line_of(lines, "ai.unattributed")
+    assert unattributed.startswith(Level.WARN.value) and "без клиента за 30 дн.: 2" in unattributed
+    assert "Задайте user.id на span обработчика сообщения" in unattributed
 
 
 @pytest.mark.parametrize(

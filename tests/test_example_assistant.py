@@ -85,11 +85,13 @@ async def test_a_dialog_with_the_example_bot_lands_in_the_timeline(tmp_path: Pat
             await api.wait_for("sendMessage", count=2)
             api.send_private_message(777, "А вечером никак? Тогда не надо")
             await api.wait_for("sendMessage", count=3)
-            await wait_until(lambda: client.stats.sent == 8)
+            # 3 messages, 3 answers, a model call before each answer, the lead and the refusal.
+            await wait_until(lambda: client.stats.sent == 11)
         await client.aclose()
     result = await asyncio.to_thread(leadtrail, "client", "tg_777", "--json", "--config", str(config))
     events = json.loads(result.stdout)["events"]
     assert [event["event"] for event in events].count("assistant_response") == 3
+    assert [event["event"] for event in events].count("llm_call") == 3
     assert {event.get("intent") for event in events} >= {"booking.request", "contact.provided", "refusal"}
     [lead] = [event for event in events if event["event"] == "lead_created"]
     [refusal] = [event for event in events if event["event"] == "refusal"]

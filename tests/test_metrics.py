@@ -23,7 +23,7 @@ from reports.periods import Period, default_period, parse_period, period_between
 from reports.quantiles import percentile
 from reports.texts.html import MESSAGE_LIMIT, plain_text
 from reports.texts.report import summary
-from storage.aggregates import Breakdown, Funnel, PeriodAggregates
+from storage.aggregates import Breakdown, Funnel, ModelUsage, PeriodAggregates
 from storage.database import Database, open_database
 from storage.report_queries import load_period_aggregates
 from storage.writer import EventWriter
@@ -51,6 +51,7 @@ DESIGN_KEYS = [
     "by_location",
     "top_intents",
     "refusal_reasons",
+    "ai_cost",
 ]
 
 
@@ -64,6 +65,21 @@ def a(timestamp: str, event: str, **fields: Any) -> dict[str, Any]:
 
 def b(timestamp: str, event: str, **fields: Any) -> dict[str, Any]:
     return ev("wa_b", "whatsapp", timestamp, event, location="Ямашева", **fields)
+
+
+def no_model_calls(*, per_lead_and_booking: float | None) -> dict[str, Any]:
+    """``ai_cost`` of a period without model calls: zero, per lead and booking zero or null (none of them)."""
+    return {
+        "total": 0.0,
+        "currency": "RUB",
+        "calls": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "per_lead": per_lead_and_booking,
+        "per_booking": per_lead_and_booking,
+        "by_model": [],
+        "unpriced_models": [],
+    }
 
 
 FIXTURE = [
@@ -125,6 +141,7 @@ EXPECTED: dict[str, Any] = {
     },
     "top_intents": [["booking.request", 2], ["price", 2]],
     "refusal_reasons": [["нет вечерних слотов", 2], ["price", 1], ["unknown", 1]],
+    "ai_cost": no_model_calls(per_lead_and_booking=0.0),
 }
 EXPECTED_PREVIOUS: dict[str, Any] = {
     "period": {"from": "2025-03-08", "to": "2025-03-09"},
@@ -147,6 +164,7 @@ EXPECTED_PREVIOUS: dict[str, Any] = {
     "by_location": {"Ямашева": {"clients": 1, "leads": 0, "bookings": 0}},
     "top_intents": [],
     "refusal_reasons": [],
+    "ai_cost": no_model_calls(per_lead_and_booking=None),
 }
 
 
@@ -210,6 +228,7 @@ async def test_empty_period_gives_zeros_and_nulls(db: Database, writer: EventWri
         "by_channel": {},
         "top_intents": [],
         "refusal_reasons": [],
+        "ai_cost": no_model_calls(per_lead_and_booking=None),
     }
     assert previous["period"] == {"from": "2025-05-31", "to": "2025-05-31"}
     assert "by_location" not in previous
@@ -332,10 +351,9 @@ async def test_report_queries_use_the_indexes(tmp_path: Path) -> None:
                 for step in searches:
                     table = step.split()[1]
                     if table in {"events", "answer", "message", "booking"}:
-                        assert "ix_events_event_ts" in step or "ix_events_client_ts" in step, (
-                            statement,
-                            plan,
-                        )
+                        assert "ix_events_" in step.split(" USING ")[-1], (statement, plan)
+                        if "events.model" in statement:  # the AI cost: the model calls' own index alone
+                            assert "COVERING INDEX ix_events_model_ts" in step, (statement, plan)
     finally:
         await db.close()
 
@@ -497,7 +515,12 @@ NASTY = '<"&'
 
 def test_report_text_stays_within_telegram_limit() -> None:
     long = {f"{n}{NASTY * 90}": 100 - n for n in range(10)}
-    raw = aggregates(refusal_reasons=long)
+    models = tuple(
+        ModelUsage(f"{n}{NASTY * 80}", currency, 10, 10_000, 1_000, priced, 12.5)
+        for n in range(10)
+        for currency, priced in (("RUB", 10), ("USD", 3), (None, 0))
+    )
+    raw = aggregates(refusal_reasons=long, model_usage=models)
     report = report_of(raw, raw, location='"&<>' * 64)
     text = summary(report, sla_seconds=3)
     assert len(text) < MESSAGE_LIMIT

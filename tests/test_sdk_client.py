@@ -42,10 +42,13 @@ class Collector:
             return list(result.scalars())
 
 
-async def serve_collector(tmp_path: Path, max_body_bytes: int = 1024 * 1024) -> AsyncIterator[Collector]:
+async def serve_collector(
+    tmp_path: Path, max_body_bytes: int = 1024 * 1024, ai: dict[str, Any] | None = None
+) -> AsyncIterator[Collector]:
     settings = Settings(
         database={"url": f"sqlite+aiosqlite:///{tmp_path / 'collector.db'}"},
         ingest={"tokens": [SecretStr(TOKEN)], "max_body_bytes": max_body_bytes},
+        ai=ai or {},
     )
     db = await open_database(settings.database.url)
     writer = create_writer(settings, db)
@@ -342,3 +345,33 @@ def test_spool_rotates_resumes_from_its_cursor_and_cuts_a_torn_line(tmp_path: Pa
     assert not list(tmp_path.glob("spool.*.ndjson"))
     reopened.append(lines[:1])
     assert Spool(tmp_path).peek(5, 10_000) == lines[:1]
+
+
+async def test_log_model_call_sends_a_priced_call_of_the_client(tmp_path: Path) -> None:
+    prices = [{"model": "yandexgpt-lite", "input_per_million": 200, "output_per_million": 200}]
+    async for collector in serve_collector(tmp_path, ai={"prices": prices}):
+        client = EventClient(collector.url, TOKEN, spool_dir=tmp_path / "spool", flush_interval=0.05)
+        client.log_model_call(
+            "tg_1", model="yandexgpt-lite", input_tokens=1500, output_tokens=500, channel="telegram"
+        )
+        client.log_model_call(
+            "tg_1",
+            model="gpt-4o-mini",
+            input_tokens=10,
+            output_tokens=2,
+            cost=0.003,
+            currency="USD",
+            provider="openai",
+            event="assistant_response",
+            intent="price.question",
+        )
+        assert await client.flush()
+        await client.aclose()
+        async with collector.db.sessions() as session:
+            rows = (await session.execute(select(StoredEvent).order_by(StoredEvent.id))).scalars().all()
+        assert [(row.event, row.user_id, row.model, row.cost, row.currency) for row in rows] == [
+            ("llm_call", "tg_1", "yandexgpt-lite", 0.4, "RUB"),
+            ("assistant_response", "tg_1", "gpt-4o-mini", 0.003, "USD"),
+        ]
+        assert (rows[0].input_tokens, rows[0].output_tokens, rows[0].channel) == (1500, 500, "telegram")
+        assert (rows[1].provider, rows[1].intent, rows[1].cached_tokens) == ("openai", "price.question", None)

@@ -125,6 +125,65 @@ async def test_a_dialog_lands_in_the_timeline_with_response_time_and_intent(tmp_
     )
 
 
+def modelled_router() -> Router:
+    """An assistant that classifies the intent with a cheap model, then answers with a bigger one."""
+    router = Router()
+
+    @router.message(F.text)
+    async def answer_with_a_model(message: Message, tracker: LeadTrailTracker) -> None:
+        """Logs the classification as an llm_call and the answer's own call on the answer."""
+        tracker.log_event(
+            "llm_call", model="yandexgpt-lite", input_tokens=300, output_tokens=5, scenario="v2"
+        )
+        tracker.annotate(intent="price.question", model="yandexgpt-pro", input_tokens=1800, output_tokens=200)
+        await message.answer(ANSWER)
+
+    return router
+
+
+@pytest.mark.slow
+async def test_the_answer_and_the_step_before_it_carry_their_model_calls(tmp_path: Path) -> None:
+    port = free_port()
+    prices = [
+        {"model": "yandexgpt-lite", "input_per_million": 200, "output_per_million": 200},
+        {"model": "yandexgpt-pro", "input_per_million": 1200, "output_per_million": 1200},
+    ]
+    config = write_config(
+        tmp_path / "config.toml",
+        {
+            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'leadtrail.db'}"},
+            "ingest": {"port": port, "tokens": [INGEST_TOKEN]},
+            "ai": {"prices": prices},
+        },
+    )
+    async with running_service(config, port, tmp_path / "run.log") as service, FakeBotAPI() as api:
+        client = EventClient(service.url, INGEST_TOKEN, spool_dir=tmp_path / "spool", flush_interval=0.05)
+        async with salon_bot(api, client, modelled_router()):
+            api.send_private_message(CLIENT_ID, "Сколько стоит стрижка?", **ANNA_WRITES)
+            await api.wait_for("sendMessage")
+            await wait_until(lambda: client.stats.sent == 3)
+        await client.aclose()
+    result = await asyncio.to_thread(
+        leadtrail, "client", f"tg_{CLIENT_ID}", "--json", "--config", str(config)
+    )
+    timeline = json.loads(result.stdout)
+    events = by_event(timeline["events"])
+    [step] = events["llm_call"]
+    assert (step["model"], step["input_tokens"], step["output_tokens"], step["cost"]) == (
+        "yandexgpt-lite",
+        300,
+        5,
+        0.061,
+    )
+    [answered] = events["assistant_response"]
+    assert (answered["model"], answered["intent"], answered["cost"]) == (
+        "yandexgpt-pro",
+        "price.question",
+        2.4,
+    )
+    assert timeline["client"]["ai_cost"]["total"] == 2.461
+
+
 class BrokenSink:
     """A client that fails on every event, the way a bug or a full disk would."""
 

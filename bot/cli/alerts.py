@@ -23,7 +23,9 @@ async def run_alerts_command(settings: Settings, args: argparse.Namespace) -> in
     if now.tzinfo is None:
         now = now.replace(tzinfo=zone)
     async with opened_database(settings) as db:
-        verdicts = await verdicts_at(db.sessions, now, zone, settings.alerts, settings.reports.sla_seconds)
+        verdicts = await verdicts_at(
+            db.sessions, now, zone, settings.alerts, settings.reports.sla_seconds, settings.ai.budget()
+        )
     firing = [verdict for verdict in verdicts if verdict.firing]
     if args.json:
         print_json(

@@ -9,8 +9,16 @@ from typing import Any
 from bot.cli.common import opened_database, print_json
 from bot.cli.errors import CommandFailed
 from bot.settings import Settings
+from reports.metrics import ai_cost
 from reports.texts.client import terminal_timeline
-from storage.timeline import ClientCard, event_fields, find_client_ids, load_card, load_events
+from storage.timeline import (
+    ClientCard,
+    client_model_usage,
+    event_fields,
+    find_client_ids,
+    load_card,
+    load_events,
+)
 
 
 def _card_json(card: ClientCard) -> dict[str, Any]:
@@ -37,8 +45,9 @@ async def show_client(settings: Settings, args: argparse.Namespace) -> int:
         card = await load_card(session, client_ids[0])
         assert card is not None
         events = [event_fields(event) for event in await load_events(session, card.id)]
+        cost = ai_cost(await client_model_usage(session, card.id), settings.ai.currency)
     if as_json:
-        print_json({"client": _card_json(card), "events": events}, zone)
+        print_json({"client": {**_card_json(card), "ai_cost": cost.as_json()}, "events": events}, zone)
     else:
-        print(terminal_timeline(card, events, zone))
+        print(terminal_timeline(card, events, zone, cost))
     return 0

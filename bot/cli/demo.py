@@ -20,12 +20,14 @@ from typing import Any
 from bot.cli.errors import CommandFailed
 from bot.demo.assistant import NumberingSink, play_month
 from bot.demo.generator import DemoMonth, generate_demo_month, pick_showcase_user
+from bot.demo.salon_assistant import model
 from bot.ingestion.http_app import ServiceState
 from bot.runtime.service import create_writer, start_ingest_site
 from bot.settings import Settings
 from leadtrail_sdk import EventClient
 from reports.charts import render_client_journey
 from reports.drawing import drawn
+from reports.metrics import ai_cost
 from reports.owner_report import build_report
 from reports.periods import Period
 from reports.texts import demo as texts
@@ -37,7 +39,7 @@ from storage.database import Database, open_database
 from storage.event_types import EventType
 from storage.outbox import Attachment
 from storage.summary import client_count, event_count
-from storage.timeline import event_fields, find_client_ids, load_card, load_events
+from storage.timeline import client_model_usage, event_fields, find_client_ids, load_card, load_events
 
 DB_NAME = "leadtrail-demo.db"
 BATCH_SIZE = 500
@@ -73,9 +75,12 @@ async def _load(
     writer = create_writer(settings, db)
     await writer.start()
     token = secrets.token_urlsafe(24)
+    # The assistant's simulated model calls are priced at the public prices unless the config has its own.
+    prices = settings.ai.prices or list(model.PRICES)
     demo_settings = settings.model_copy(
         update={
-            "ingest": settings.ingest.model_copy(update={"tokens": [_secret(token)], "host": "127.0.0.1"})
+            "ingest": settings.ingest.model_copy(update={"tokens": [_secret(token)], "host": "127.0.0.1"}),
+            "ai": settings.ai.model_copy(update={"prices": prices}),
         }
     )
     runner, port = await start_ingest_site(demo_settings, db, writer, ServiceState(), port=0)
@@ -105,8 +110,9 @@ async def _write_showcase(
         [client_id] = (await find_client_ids(session, showcase))[:1]
         card = await load_card(session, client_id)
         assert card is not None
+        cost = ai_cost(await client_model_usage(session, client_id), settings.ai.currency)
         timeline = terminal_timeline(
-            card, [event_fields(event) for event in await load_events(session, client_id)], zone
+            card, [event_fields(event) for event in await load_events(session, client_id)], zone, cost
         )
         journey = await client_journey(session, client_id, zone)
     journey_png = await drawn(render_client_journey, journey)

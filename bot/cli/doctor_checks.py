@@ -11,7 +11,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -232,6 +232,40 @@ async def check_database(settings: Settings) -> Finding:
     if not status.up_to_date:
         return warn("database", texts.DATABASE_OLD.format(current=status.current, head=status.head))
     return ok("database", texts.DATABASE_OK.format(head=status.head))
+
+
+MODEL_CALL_DAYS = 30
+
+
+async def check_model_calls(settings: Settings, now: datetime | None = None) -> list[Finding]:
+    """Unpriced models and calls no trace named a user for, over the last ``MODEL_CALL_DAYS`` days; only
+    on a database whose schema is current (the columns exist)."""
+    from storage.model_call_health import model_call_health
+
+    since = (now or datetime.now(UTC)) - timedelta(days=MODEL_CALL_DAYS)
+    try:
+        health = await model_call_health(settings.database.url, since)
+    except (SQLAlchemyError, OSError, TimeoutError):
+        return []  # the database check above already said why
+    days = MODEL_CALL_DAYS
+    if not health.calls:
+        return [ok("ai.prices", texts.MODEL_CALLS_NONE.format(days=days))]
+    table = settings.ai.price_table()
+    if health.unpriced:
+        models = ", ".join(
+            (texts.UNPRICED_KNOWN if table.knows(model) else texts.UNPRICED_MODEL).format(
+                model=model, calls=calls
+            )
+            for model, calls in health.unpriced
+        )
+        prices = warn("ai.prices", texts.MODEL_CALLS_UNPRICED.format(days=days, models=models))
+    else:
+        prices = ok("ai.prices", texts.MODEL_CALLS_PRICED.format(days=days, calls=health.calls))
+    if health.unattributed:
+        users = warn("ai.unattributed", texts.UNATTRIBUTED_SOME.format(days=days, count=health.unattributed))
+    else:
+        users = ok("ai.unattributed", texts.UNATTRIBUTED_NONE.format(days=days))
+    return [prices, users]
 
 
 async def check_bot_api(settings: Settings, timeout: float = 15.0) -> Finding:  # noqa: ASYNC109

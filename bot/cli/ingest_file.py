@@ -48,7 +48,13 @@ async def ingest_file(settings: Settings, args: argparse.Namespace) -> int:
             for lines in _chunks(stream):
                 parsed = parse_ndjson_lines(lines, first_line)
                 first_line += len(lines)
-                outcome = await ingest_items(parsed.items, writer, settings.tz, source=f"file:{path}"[:64])
+                outcome = await ingest_items(
+                    parsed.items,
+                    writer,
+                    settings.tz,
+                    source=f"file:{path}"[:64],
+                    prices=settings.ai.price_table(),
+                )
                 accepted += outcome.accepted
                 duplicates += outcome.duplicates
                 rejected += outcome.rejected

@@ -66,6 +66,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("lat", "lat", Kind.FLOAT, 10),
     Column("lon", "lon", Kind.FLOAT, 10),
     _text("event_id", 30),
+    _text("model", 20),
+    _text("provider", 12),
+    Column("input_tokens", "input_tokens", Kind.INT, 13),
+    Column("output_tokens", "output_tokens", Kind.INT, 14),
+    Column("cached_tokens", "cached_tokens", Kind.INT, 14),
+    Column("cost", "cost", Kind.FLOAT, 10),
     Column("received_at", "received_at", Kind.TIME, 22),
     # Unknown fields the source sent, as one JSON object (empty when there were none).
     _text("extra", 40),

@@ -16,10 +16,13 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from bot.ingestion.auth import IngestAuth, SourceToken
 from bot.ingestion.metrics import IngestMetrics
 from bot.ingestion.openapi import serve_openapi
+from bot.ingestion.otlp_http import TRACES_PATH, TracesEndpoint
 from bot.ingestion.payloads import JSON_TYPES, NDJSON_TYPES, UndecodableBody, decode_body
-from bot.ingestion.pipeline import ingest_items
+from bot.ingestion.pipeline import ingest_items, undecodable
+from bot.ingestion.trace_wait import TraceWaiter
+from reports.pricing import PriceTable
 from storage.database import Database, StorageUnavailable
-from storage.writer import EventWriter, Rejected
+from storage.writer import EventWriter
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class IngestConfig:
     retry_after_seconds: int
     metrics_token: bytes | None = None
     sources: tuple[SourceToken, ...] = ()
+    prices: PriceTable | None = None
+    trace_wait_seconds: float = 120.0
 
 
 DB_KEY = web.AppKey("db", Database)
@@ -49,6 +54,7 @@ CONFIG_KEY = web.AppKey("ingest_config", IngestConfig)
 STATE_KEY = web.AppKey("state", ServiceState)
 METRICS_KEY = web.AppKey("metrics", IngestMetrics)
 AUTH_KEY = web.AppKey("auth", IngestAuth)
+WAITER_KEY = web.AppKey("trace_waiter", TraceWaiter)
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
@@ -81,10 +87,10 @@ async def post_events(request: web.Request) -> web.Response:
         try:
             items = decode_body(body, media_type)
         except UndecodableBody as exc:
-            await writer.write([], [_undecodable(body, str(exc))])
+            await writer.write([], [undecodable("http", body, str(exc))])
             return _error(400, str(exc))
         outcome = await ingest_items(
-            items, writer, config.local_zone, source="http", channels=source.channels
+            items, writer, config.local_zone, source="http", channels=source.channels, prices=config.prices
         )
     except StorageUnavailable:
         return _error(503, "storage is unavailable, retry later", **{"Retry-After": retry_after})
@@ -97,12 +103,6 @@ async def post_events(request: web.Request) -> web.Response:
     if outcome.errors:
         logger.warning("rejected %d of %d events from HTTP", outcome.rejected, len(items))
     return web.json_response(outcome.as_dict(), status=status)
-
-
-def _undecodable(body: bytes, reason: str) -> Rejected:
-    return Rejected(
-        source="http", payload=body.decode("utf-8", "replace"), errors=[{"field": None, "message": reason}]
-    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -130,25 +130,46 @@ async def get_metrics(request: web.Request) -> web.StreamResponse:
     return await make_aiohttp_handler(metrics.registry)(request)
 
 
+def trace_waiter(db: Database, writer: EventWriter, config: IngestConfig) -> TraceWaiter:
+    return TraceWaiter(
+        db, writer, zone=config.local_zone, prices=config.prices, wait_seconds=config.trace_wait_seconds
+    )
+
+
 def create_ingest_app(
     db: Database,
     writer: EventWriter,
     config: IngestConfig,
     state: ServiceState | None = None,
     connectors: Sequence[Callable[[web.Application], None]] = (),
+    waiter: TraceWaiter | None = None,
 ) -> web.Application:
-    """The ingest API; each of ``connectors`` adds its own webhook routes (a CRM, a booking system)."""
+    """The ingest API; each of ``connectors`` adds its own webhook routes (a CRM, a booking system).
+
+    ``waiter`` keeps the OTLP model calls waiting for their trace's user; ``leadtrail run`` passes the one
+    its sweeper releases (``bot.runtime.trace_sweeper``).
+    """
     # aiohttp enforces the size while reading a body that came without Content-Length.
     app = web.Application(client_max_size=config.max_body_bytes)
     app[DB_KEY] = db
     app[WRITER_KEY] = writer
     app[CONFIG_KEY] = config
     app[STATE_KEY] = state or ServiceState()
-    app[AUTH_KEY] = IngestAuth.from_tokens(config.tokens, config.sources)
+    app[AUTH_KEY] = auth = IngestAuth.from_tokens(config.tokens, config.sources)
+    app[WAITER_KEY] = waiter = waiter or trace_waiter(db, writer, config)
     app.router.add_post("/v1/events", post_events)
+    traces = TracesEndpoint(
+        waiter,
+        writer,
+        auth,
+        max_body_bytes=config.max_body_bytes,
+        retry_after_seconds=config.retry_after_seconds,
+    )
+    app.router.add_post(TRACES_PATH, traces.post)
     app.router.add_get("/healthz", healthz)
     metrics = IngestMetrics(db)
     writer.observe(metrics.on_commit)
+    waiter.observe(metrics.count_spans)
     app[METRICS_KEY] = metrics
     app.middlewares.append(metrics.time_ingest)
     app.router.add_get("/metrics", get_metrics)

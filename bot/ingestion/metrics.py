@@ -119,6 +119,14 @@ class IngestMetrics:
             ["channel"],
             registry=self.registry,
         )
+        self.otlp_spans = Counter(
+            "leadtrail_otlp_spans",
+            "Spans received on POST /v1/traces by outcome: stored (a model call stored at once), waiting "
+            "(for its trace's user), ignored (not a model call), rejected; and waiting calls once released: "
+            "attributed or unattributed",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._newest: dict[str, datetime] = {}
         self.outboxes = OutboxDepth(db, cache_seconds=outbox_cache_seconds)
         self.outboxes.add(OWNER_OUTBOX, outbox.pending_count)
@@ -150,6 +158,9 @@ class IngestMetrics:
             self.events.labels(channel, "rejected").inc(count)
         if batch.rows:
             self.batch_events.observe(len(batch.rows))
+
+    def count_spans(self, outcome: str, spans: int) -> None:
+        self.otlp_spans.labels(outcome).inc(spans)
 
     @web.middleware
     async def time_ingest(self, request: web.Request, handler: Handler) -> web.StreamResponse:

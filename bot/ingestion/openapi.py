@@ -98,7 +98,9 @@ def openapi_spec() -> dict[str, Any]:
         "info": {
             "title": "LeadTrail ingest API",
             "version": "1",
-            "description": "Events from AI assistants and CRMs. Answers come only after the commit.",
+            "description": "Events from AI assistants and CRMs. Answers come only after the commit. "
+            "Model calls may also come as OpenTelemetry traces: POST /v1/traces speaks OTLP/HTTP "
+            "(protobuf or JSON), described by the OTLP specification rather than here.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-from bot.ingestion.validation import FieldError, validate_items
+from bot.ingestion.validation import FieldError, Validated, validate_items
+from reports.pricing import PriceTable
 from storage.writer import EventWriter, Rejected
 
 _CHANNEL_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
@@ -57,20 +58,33 @@ async def ingest_items(
     source: str,
     first_index: int = 0,
     channels: frozenset[str] | None = None,
+    prices: PriceTable | None = None,
 ) -> IngestOutcome:
     """Validate, store the good items and quarantine the bad ones in one commit, then report.
 
-    ``channels``: the sender may only send these (a scoped token); None means any.
+    ``channels``: the sender may only send these (a scoped token); None means any. ``prices``: the price
+    list model calls without a cost are priced from (``ai.prices``).
     """
-    validated = validate_items(items, local_zone, first_index, channels=channels)
+    validated = validate_items(items, local_zone, first_index, channels=channels, prices=prices)
+    result = await writer.write(validated.rows, quarantined(validated, source))
+    return IngestOutcome(result.accepted, result.duplicates, validated.errors)
+
+
+def undecodable(source: str, body: bytes, reason: str) -> Rejected:
+    """A body that is not what its Content-Type says, kept so the operator sees what the source sends."""
+    return Rejected(
+        source=source, payload=body.decode("utf-8", "replace"), errors=[{"field": None, "message": reason}]
+    )
+
+
+def quarantined(validated: Validated, source: str) -> list[Rejected]:
+    """The rejected items of a batch with their reasons, as the quarantine keeps them."""
     by_index: dict[int, list[dict[str, Any]]] = {}
     for error in validated.errors:
         by_index.setdefault(error.index, []).append({"field": error.field, "message": error.message})
-    rejected = [
+    return [
         Rejected(
             source=source, payload=_payload_text(item), errors=by_index[index], channel=_channel_of(item)
         )
         for index, item in validated.rejected
     ]
-    result = await writer.write(validated.rows, rejected)
-    return IngestOutcome(result.accepted, result.duplicates, validated.errors)

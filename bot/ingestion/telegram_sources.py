@@ -87,7 +87,9 @@ class TelegramSourceService:
             outcome = IngestOutcome(errors=[FieldError(0, None, str(exc))])
         else:
             outcome = await self._store(
-                lambda: ingest_items(items, self.writer, self.settings.tz, source=source)
+                lambda: ingest_items(
+                    items, self.writer, self.settings.tz, source=source, prices=self.settings.ai.price_table()
+                )
             )
         if outcome.errors:
             logger.warning(

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from reports.pricing import PriceTable, apply_prices
 from storage.event_row import EventRow
 from storage.event_types import EventType
 
@@ -21,10 +22,13 @@ EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
 _ACTOR_BY_EVENT: dict[str, str] = {
     EventType.MESSAGE_RECEIVED: "client",
     EventType.ASSISTANT_RESPONSE: "assistant",
+    EventType.LLM_CALL: "assistant",
     EventType.MANAGER_MESSAGE: "manager",
 }
 MAX_TEXT_CHARS = 16 * 1024
 MIN_YEAR, MAX_YEAR = 2, 9998  # any offset and zone keeps these representable in UTC
+MAX_USER_ID_CHARS = 128
+MAX_SAFE_INT = 2**53  # the largest integer a JSON reader in any language keeps exactly
 
 ShortText = Annotated[str, StringConstraints(max_length=256)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
@@ -43,6 +47,8 @@ SHORT_TEXT_FIELDS = (
     "reason",
     "status",
     "currency",
+    "model",
+    "provider",
 )
 LONG_TEXT_FIELDS = ("message", "assistant_response", "prompt")
 
@@ -54,7 +60,7 @@ class Event(BaseModel):
 
     timestamp: datetime
     event: Annotated[str, StringConstraints(pattern=EVENT_NAME_PATTERN)]
-    user_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_USER_ID_CHARS)]
     channel: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "unknown"
     crm_id: ShortText | None = None
     lead_id: ShortText | None = None
@@ -73,13 +79,21 @@ class Event(BaseModel):
     assistant_response: LongText | None = None
     prompt: LongText | None = None
     confidence: Annotated[float, Field(ge=0, le=1)] | None = None
-    response_time_ms: Annotated[int, Field(ge=0, le=2**53)] | None = None
+    response_time_ms: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
     amount: Annotated[float, Field(ge=-1e12, le=1e12)] | None = None
     appointment_at: datetime | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
     actor: Literal["client", "assistant", "manager", "system"] | None = None
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    # The model call behind this event (an llm_call, or an assistant_response that carries one).
+    model: ShortText | None = None
+    provider: ShortText | None = None
+    input_tokens: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
+    output_tokens: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
+    cached_tokens: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
+    # In ``currency`` (else ai.currency); when absent, priced at ingest from [[ai.prices]].
+    cost: Annotated[float, Field(ge=0, le=1e12)] | None = None
 
     @field_validator("timestamp", "appointment_at", mode="before")
     @classmethod
@@ -203,6 +217,12 @@ def to_row(event: Event, local_zone: tzinfo) -> EventRow:
         lat=event.lat,
         lon=event.lon,
         extra=event.__pydantic_extra__ or None,
+        model=event.model,
+        provider=event.provider,
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        cached_tokens=event.cached_tokens,
+        cost=event.cost,
     )
     row["event_id"] = event.event_id or _content_hash(row)
     return row
@@ -222,11 +242,18 @@ def _error_message(error: Any) -> str:
 
 
 def validate_items(
-    items: list[Any], local_zone: tzinfo, first_index: int = 0, *, channels: frozenset[str] | None = None
+    items: list[Any],
+    local_zone: tzinfo,
+    first_index: int = 0,
+    *,
+    channels: frozenset[str] | None = None,
+    prices: PriceTable | None = None,
 ) -> Validated:
     """Validate decoded JSON items one by one, so one bad event never costs its neighbours.
 
     ``channels``: when given, an event on any other channel is rejected (a token scoped to channels).
+    ``prices``: model calls without a cost are priced from it (after the content hash: a price list that
+    changes does not make a resent event a new one).
     """
     result = Validated(rows=[], errors=[], rejected=[])
     validate = Event.model_validate
@@ -254,5 +281,8 @@ def validate_items(
             result.errors.append(FieldError(index, "channel", message))
             result.rejected.append((index, item))
             continue
-        result.rows.append(to_row(event, local_zone))
+        row = to_row(event, local_zone)
+        if prices is not None:
+            apply_prices(row, prices, local_zone)
+        result.rows.append(row)
     return result

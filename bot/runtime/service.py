@@ -15,12 +15,15 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.background import cancel_and_wait
 from bot.connectors.bitrix24.inbound import inbound_for
 from bot.connectors.bitrix24.worker import CrmWorker, prepare_crm_worker
 from bot.ingestion.auth import SourceToken
-from bot.ingestion.http_app import IngestConfig, ServiceState, create_ingest_app
+from bot.ingestion.http_app import IngestConfig, ServiceState, create_ingest_app, trace_waiter
+from bot.ingestion.trace_wait import TraceWaiter
 from bot.runtime.leadership import start_leadership
 from bot.runtime.log_scrub import scrub_http_server_log
+from bot.runtime.trace_sweeper import sweep_waiting_calls
 from bot.settings import Settings
 from storage.bi_views import sync_bi_zone
 from storage.database import Database, open_database
@@ -42,6 +45,8 @@ def ingest_config(settings: Settings) -> IngestConfig:
             else None
         ),
         sources=source_tokens(settings),
+        prices=settings.ai.price_table(),
+        trace_wait_seconds=settings.ai.trace_wait_seconds,
     )
 
 
@@ -73,13 +78,16 @@ async def start_ingest_site(
     state: ServiceState,
     port: int | None = None,
     crm: CrmWorker | None = None,
+    waiter: TraceWaiter | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve the ingest app; returns the runner and the port actually bound (``port=0`` picks one)."""
     # Without the worker (no webhook_url) nothing would fetch what Bitrix24 reports: refuse it openly.
     token = settings.bitrix24.application_token if crm is not None else None
     inbound = inbound_for(token.get_secret_value() if token else None, db, crm.wake if crm else None)
     scrub_http_server_log()
-    app = create_ingest_app(db, writer, ingest_config(settings), state, connectors=[inbound.install])
+    app = create_ingest_app(
+        db, writer, ingest_config(settings), state, connectors=[inbound.install], waiter=waiter
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)
     await runner.setup()
     site = web.TCPSite(runner, settings.ingest.host, settings.ingest.port if port is None else port)
@@ -102,10 +110,13 @@ async def serve(
     leadership = None
     runner: web.AppRunner | None = None
     crm: CrmWorker | None = None
+    waiter = trace_waiter(db, writer, ingest_config(settings))
+    sweeper: asyncio.Task[None] | None = None
     try:
         if settings.bitrix24.enabled:
             crm = await prepare_crm_worker(settings, db, writer)
-        runner, port = await start_ingest_site(settings, db, writer, state, crm=crm)
+        runner, port = await start_ingest_site(settings, db, writer, state, crm=crm, waiter=waiter)
+        sweeper = asyncio.create_task(sweep_waiting_calls(waiter), name="trace-sweeper")
         if not settings.ingest.tokens and not settings.ingest.sources:
             logger.warning(
                 "ingest.tokens and ingest.sources are empty: every POST /v1/events will be refused with 401"
@@ -131,6 +142,7 @@ async def serve(
             await leadership.stop()
         if crm is not None:
             await crm.stop()
+        await cancel_and_wait(sweeper)
         # The writer first: it commits what it holds while the listener still answers newcomers 503
         # (WriterClosed), so senders retry instead of meeting a closed port mid-request.
         await writer.close()

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.telegram.views.clients import PAGE_SIZE
 from reports.client_status import ClientStatus, client_status
+from reports.metrics import AiCost, ai_cost
 from storage.models import StoredEvent
 from storage.timeline import (
     ClientCard,
     client_channels,
+    client_model_usage,
     client_outcomes,
     find_client_ids,
     find_clients_by_name,
@@ -62,6 +64,11 @@ async def client_view(session: AsyncSession, client_id: int) -> ClientView | Non
         return None
     status = client_status(await client_outcomes(session, client_id))
     return ClientView(card, await client_channels(session, client_id), status)
+
+
+async def client_ai_cost(session: AsyncSession, client_id: int, currency: str) -> AiCost:
+    """What the client's model calls cost, for the card."""
+    return ai_cost(await client_model_usage(session, client_id), currency)
 
 
 async def timeline_page(session: AsyncSession, client_id: int, page: int) -> list[StoredEvent]:

@@ -17,6 +17,7 @@ from reports.texts.numbers import (
     MINUS,
     NBSP,
     NONE,
+    format_cost,
     format_decimal,
     format_int,
     format_local,
@@ -33,7 +34,7 @@ from storage.alert_inputs import (
 )
 
 if TYPE_CHECKING:
-    from reports.alerts import AlertSettings, AlertVerdict
+    from reports.alerts import AiBudget, AlertSettings, AlertVerdict
 
 SMALLEST_SHOWN_P = 0.0001
 
@@ -43,7 +44,22 @@ RULE_TITLES = {
     "slow_ai": "Скорость ответов ИИ",
     "source_silent": "Тишина в канале",
     "ingest_errors": "Ошибки приёма событий",
+    "ai_budget": "Бюджет на ИИ",
 }
+MONTHS = (
+    "январь",
+    "февраль",
+    "март",
+    "апрель",
+    "май",
+    "июнь",
+    "июль",
+    "август",
+    "сентябрь",
+    "октябрь",
+    "ноябрь",
+    "декабрь",
+)
 
 CHECK_PREFIX = "Что проверить первым: "
 CHECKS = {
@@ -57,6 +73,9 @@ CHECKS = {
     "не вырос ли промпт или история диалога.",
     "ingest_errors": CHECK_PREFIX + "leadtrail quarantine — что именно и от какого источника отклонено; "
     "чаще всего это формат timestamp или поле, изменившееся после обновления источника.",
+    "ai_budget": CHECK_PREFIX + "какие модели обходятся дороже всего (/report → «Стоимость ИИ») и на каких "
+    "клиентах (/client); не вырос ли промпт или история диалога, не повторяет ли ассистент вызовы по кругу; "
+    "не пора ли перевести простые шаги (классификацию интента) на модель дешевле.",
 }
 
 
@@ -261,6 +280,30 @@ def ingest_errors_text(
     return "\n".join(lines)
 
 
+def budget_text(
+    *,
+    firing: bool,
+    level: float,
+    spent: float,
+    budget: float,
+    forecast: float | None,
+    currency: str,
+    month: datetime,
+) -> str:
+    """A level of the month's AI budget: reached (said once), or where the spend stands."""
+    name = f"{MONTHS[month.month - 1]} {month.year}"
+    share = format_percent(spent / budget, 0)
+    numbers = f"{format_cost(spent, currency)} из {format_cost(budget, currency)} ({share})"
+    outlook = f"Прогноз на месяц при нынешнем темпе: {format_cost(forecast, currency)}."
+    if not firing:
+        return f"✅ Расходы на ИИ за {name}: {numbers}. {outlook}"
+    if level >= 1:
+        head = f"⛔ Бюджет на ИИ за {name} исчерпан: {numbers}."
+    else:
+        head = f"💸 Расходы на ИИ за {name} дошли до {format_percent(level, 0)} бюджета: {numbers}."
+    return "\n".join((head, outlook, CHECKS["ai_budget"]))
+
+
 def check_summary(firing: int, moment: str) -> str:
     """The first line of ``leadtrail alerts check``; ``moment`` is already formatted."""
     if not firing:
@@ -287,7 +330,16 @@ def _hours(window: timedelta) -> str:
     return "час" if hours == 1 else f"{format_decimal(hours, 0)} ч"
 
 
-def thresholds(settings: AlertSettings, sla_seconds: float) -> dict[str, str]:
+def _budget_condition(budget: AiBudget | None) -> str:
+    if budget is None:
+        return "бюджет не задан ([ai] monthly_budget)"
+    return (
+        f"80 % и 100 % бюджета {format_cost(budget.monthly, budget.currency)} за календарный месяц, "
+        "каждое по разу"
+    )
+
+
+def thresholds(settings: AlertSettings, sla_seconds: float, budget: AiBudget | None = None) -> dict[str, str]:
     """Each rule's condition in plain words, from the rules' own thresholds and windows."""
     return {
         "conversion_drop": f"падение ≥ {format_percent(settings.conversion_drop, 0)} к тем же часам "
@@ -302,6 +354,7 @@ def thresholds(settings: AlertSettings, sla_seconds: float) -> dict[str, str]:
         f"а шанс такой тишины < {settings.silence_p_value}",
         "ingest_errors": f"от {settings.ingest_errors_per_hour} отклонённых событий "
         f"за {_hours(INGEST_WINDOW)}",
+        "ai_budget": _budget_condition(budget),
     }
 
 

@@ -7,13 +7,23 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from reports.client_status import ClientStatus
+from reports.metrics import AiCost
 from reports.texts.html import escape, escape_short, pack_lines
-from reports.texts.numbers import NONE, format_decimal, format_int, format_local, format_money, format_percent
+from reports.texts.numbers import (
+    DEFAULT_CURRENCY,
+    NONE,
+    format_cost,
+    format_decimal,
+    format_int,
+    format_local,
+    format_money,
+    format_percent,
+)
 from storage.event_types import EventType
 from storage.models import StoredEvent
 from storage.timeline import ClientCard, event_fields
 
-TEXT_PREVIEW = 180
+TEXT_PREVIEW = 160
 SECONDS = "%d.%m.%Y %H:%M:%S"
 USAGE = (
     "Укажите, кого искать: <code>/client tg_12345</code>, id в CRM, номер заявки, телефон или часть имени."
@@ -28,6 +38,8 @@ CARD_FIRST_CONTACT = "Первое обращение"
 CARD_STATUS = "Статус"
 CARD_PAID = "Оплачено"
 CARD_EVENTS = "Событий в ленте"
+CARD_AI_COST = "Стоимость ИИ"
+CARD_AI_UNPRICED = "ещё {count} без цены"
 STAGE_LABELS = {
     "dialog": "💬 диалог, заявки нет",
     "lead": "📝 заявка, записи нет",
@@ -54,6 +66,7 @@ EVENT_LABELS: dict[str, str] = {
     EventType.MANAGER_MESSAGE: "👩‍💼 Сообщение менеджера",
     EventType.APPOINTMENT_CANCELLED: "❌ Отмена записи",
     EventType.CRM_LEAD_LINKED: "🔗 Заявка в CRM",
+    EventType.LLM_CALL: "🧠 Вызов модели",
 }
 
 _SHOWN_IN_LINE = frozenset(
@@ -70,12 +83,32 @@ _SHOWN_IN_LINE = frozenset(
         "event_id",
         "received_at",
         "actor",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "currency",
     }
 )
 
 
-def card(client: ClientCard, channels: list[str], status: ClientStatus, zone: tzinfo) -> str:
-    """The card at the top of /client: who, which ids, since when, where they stand, what they paid."""
+def ai_cost_line(cost: AiCost) -> str | None:
+    """The client's AI cost: None when no model call of theirs was logged."""
+    if not cost.calls:
+        return None
+    line = (
+        f"{CARD_AI_COST}: {format_cost(cost.total, cost.currency)} (вызовов модели: {format_int(cost.calls)})"
+    )
+    if cost.unpriced_models:
+        line += f", {CARD_AI_UNPRICED.format(count=format_int(len(cost.unpriced_models)))}"
+    return line
+
+
+def card(
+    client: ClientCard, channels: list[str], status: ClientStatus, zone: tzinfo, cost: AiCost | None = None
+) -> str:
+    """The card at the top of /client: who, which ids, since when, where they stand, what they paid, what
+    their dialog cost in model calls."""
     lines = [f"👤 <b>{escape(client.name or NO_NAME)}</b> · #{client.id}"]
     for kind, label in IDENTITY_LABELS.items():
         if values := client.identities.get(kind):
@@ -90,12 +123,26 @@ def card(client: ClientCard, channels: list[str], status: ClientStatus, zone: tz
     lines.append(f"{CARD_STATUS}: {stage}")
     if status.payments:
         lines.append(f"{CARD_PAID}: {format_money(status.total_paid)} ({status.payments})")
+    if cost is not None and (line := ai_cost_line(cost)) is not None:
+        lines.append(escape(line))
     lines.append(f"{CARD_EVENTS}: {format_int(client.event_count)}")
     return "\n".join(lines)
 
 
+def _model_call(event: StoredEvent) -> str:
+    """A call's model, tokens in → out and cost: «yandexgpt-lite · 120 → 40 ток. · 0,03 ₽»."""
+    parts = [escape_short(event.model or "", 40)]
+    if event.input_tokens is not None or event.output_tokens is not None:
+        tokens = (NONE if n is None else format_int(n) for n in (event.input_tokens, event.output_tokens))
+        parts.append("{} → {} ток.".format(*tokens))
+    if event.cost is not None:
+        currency = escape_short(event.currency or DEFAULT_CURRENCY, 8)
+        parts.append(format_cost(event.cost, currency))
+    return " · ".join(parts)
+
+
 def _event_line(event: StoredEvent, zone: tzinfo) -> str:
-    """At most about 560 characters, so a page of PAGE_SIZE always fits one message."""
+    """At most about 670 characters, so a page of PAGE_SIZE always fits one message."""
     label = EVENT_LABELS.get(event.event, f"• {event.event}")
     head = (
         f"<b>{format_local(event.ts, zone, '%d.%m %H:%M')}</b> {escape_short(label, 40)} "
@@ -112,6 +159,8 @@ def _event_line(event: StoredEvent, zone: tzinfo) -> str:
         facts.append(format_percent(event.confidence, 0))
     if event.response_time_ms is not None:
         facts.append(f"{format_decimal(event.response_time_ms / 1000, 1)} с")
+    if event.model is not None:
+        facts.append(_model_call(event))
     extras = [key for key in event_fields(event) if key not in _SHOWN_IN_LINE]
     if extras:
         facts.append(MORE_FIELDS.format(count=len(extras)))
@@ -154,7 +203,9 @@ def _value(value: Any, zone: tzinfo) -> str:
     return _local(value, zone) if isinstance(value, datetime) else str(value)
 
 
-def terminal_timeline(client: ClientCard, events: list[dict[str, Any]], zone: tzinfo) -> str:
+def terminal_timeline(
+    client: ClientCard, events: list[dict[str, Any]], zone: tzinfo, cost: AiCost | None = None
+) -> str:
     """The card and every event, oldest first, for the terminal."""
     lines = [f"Клиент #{client.id}" + (f" — {client.name}" if client.name else "")]
     for kind, label in IDENTITY_LABELS.items():
@@ -164,6 +215,8 @@ def terminal_timeline(client: ClientCard, events: list[dict[str, Any]], zone: tz
         f"  первое событие: {_local(client.first_seen, zone)}, последнее: {_local(client.last_seen, zone)}"
     )
     lines.append(f"  событий: {client.event_count}")
+    if cost is not None and (line := ai_cost_line(cost)) is not None:
+        lines.append(f"  {line}")
     lines.append("")
     for fields in events:
         label = EVENT_LABELS.get(fields["event"], fields["event"])

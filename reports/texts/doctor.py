@@ -75,3 +75,18 @@ BOT_API_REFUSED = "Bot API не принял токен (401): возьмите 
 BOT_API_UNREACHABLE = "{server} недоступен ({error}): проверьте сеть и адрес"
 BOT_API_ERROR = "{server} ответил ошибкой: {message}"
 BOT_API_OK = "{server} отвечает, бот @{username}"
+
+MODEL_CALLS_NONE = "вызовов модели за {days} дн. нет"
+MODEL_CALLS_PRICED = "все вызовы модели за {days} дн. оценены ({calls})"
+MODEL_CALLS_UNPRICED = (
+    "без цены за {days} дн.: {models}. Их токены посчитаны, но в «Стоимость ИИ» они не входят: "
+    "добавьте модели в [[ai.prices]] (цена действует для новых вызовов)"
+)
+UNPRICED_MODEL = "{model} ({calls} выз.)"
+UNPRICED_KNOWN = "{model} ({calls} выз.; цена в [[ai.prices]] есть — вызовы без токенов или до её since)"
+UNATTRIBUTED_NONE = "вызовы модели за {days} дн. привязаны к клиентам"
+UNATTRIBUTED_SOME = (
+    "вызовов модели без клиента за {days} дн.: {count} (user id «unattributed»): их трасса не назвала "
+    "пользователя за ai.trace_wait_seconds. Задайте user.id на span обработчика сообщения — родительском "
+    "для вызова модели (или leadtrail.user_id на самом вызове)"
+)

@@ -45,6 +45,13 @@ def format_money(value: float | None, currency: str = DEFAULT_CURRENCY) -> str:
     return f"{format_amount(value)}{NBSP}{_CURRENCY_SIGNS.get(currency.upper(), currency)}"
 
 
+def format_cost(value: float | None, currency: str = DEFAULT_CURRENCY) -> str:
+    """Money that may be a fraction of a kopeck (one model call): 0,024 ₽, 0,0003 ₽; from 1 on as money."""
+    if value is None or abs(value) >= 1 or value == 0:
+        return format_money(value, currency)
+    return f"{format_compact(value, 4)}{NBSP}{_CURRENCY_SIGNS.get(currency.upper(), currency)}"
+
+
 def format_quantity(value: float | None, unit: str) -> str:
     return NONE if value is None else f"{format_decimal(value)}{NBSP}{unit}"
 

@@ -9,7 +9,7 @@ whatever the data.
 from __future__ import annotations
 
 from reports.ab_test import ScenarioSample, compare
-from reports.metrics import Report
+from reports.metrics import AiCost, Report
 from reports.periods import Period
 from reports.texts.html import escape_short, shown
 from reports.texts.numbers import (
@@ -19,6 +19,7 @@ from reports.texts.numbers import (
     NONE,
     count_change,
     format_amount,
+    format_cost,
     format_days,
     format_decimal,
     format_int,
@@ -30,6 +31,7 @@ from reports.texts.numbers import (
 )
 
 TOP_REASONS = 5
+TOP_MODELS = 3
 
 USAGE = (
     "Не понял период «{value}». Примеры: <code>/report</code>, <code>/report 7d</code>, "
@@ -133,6 +135,47 @@ def _refusal_reasons(report: Report) -> list[str]:
     return lines
 
 
+def _money_change(current: float | None, previous: float | None, currency: str, compared: bool) -> str:
+    if not compared or current is None or previous is None:
+        return ""
+    return count_change(current, previous, currency=currency)
+
+
+def _names(names: list[str], limit: int = TOP_MODELS) -> str:
+    shown_names = ", ".join(shown(name) for name in names[:limit])
+    return shown_names + (f" и ещё {format_int(len(names) - limit)}" if len(names) > limit else "")
+
+
+def _ai_cost(cost: AiCost, before: AiCost, compared: bool) -> list[str]:
+    """«Стоимость ИИ»: only when either period had model calls, else it would be a line of zeros."""
+    if not (cost.calls or before.calls):
+        return []
+    currency = cost.currency
+    lines = [
+        "",
+        "<b>Стоимость ИИ</b>",
+        f"🧠 Всего: {format_cost(cost.total, currency)}"
+        f"{_money_change(cost.total, before.total, currency, compared)}",
+        f"На заявку: {format_cost(cost.per_lead, currency)}"
+        f"{_money_change(cost.per_lead, before.per_lead, currency, compared)}",
+        f"На запись: {format_cost(cost.per_booking, currency)}"
+        f"{_money_change(cost.per_booking, before.per_booking, currency, compared)}",
+        f"Вызовов модели: {format_int(cost.calls)}, токенов: {format_int(cost.input_tokens)} на входе, "
+        f"{format_int(cost.output_tokens)} на выходе",
+    ]
+    if cost.by_model:
+        models = "; ".join(
+            f"{shown(model)} — {format_money(amount, currency)}"
+            for model, amount in cost.by_model[:TOP_MODELS]
+        )
+        lines.append(f"По моделям: {models}")
+    if cost.unpriced_models:
+        lines.append(
+            f"⚠️ Без цены (не вошли в сумму): {_names(cost.unpriced_models)} — добавьте их в [[ai.prices]]"
+        )
+    return lines
+
+
 def summary(report: Report, *, sla_seconds: float) -> str:
     """The summary (HTML) with changes against ``report.previous``."""
     before = report.previous
@@ -143,6 +186,7 @@ def summary(report: Report, *, sla_seconds: float) -> str:
         *_volumes(report, before),
         *_conversions(report, before),
         *_speed(report, before, sla_seconds),
+        *_ai_cost(report.ai_cost, before.ai_cost, before.has_data),
         *_refusal_reasons(report),
     ]
     return "\n".join(lines)

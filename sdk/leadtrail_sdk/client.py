@@ -184,6 +184,37 @@ class EventClient:
         if self._task is None:
             self._start_sender()
 
+    def log_model_call(
+        self,
+        user_id: str,
+        *,
+        model: str,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cached_tokens: int | None = None,
+        cost: float | None = None,
+        provider: str | None = None,
+        event: str = "llm_call",
+        **fields: Any,
+    ) -> None:
+        """Queue one call of the model made for this client, with its tokens; returns at once, like ``log``.
+
+        ``llm_call`` is a call that is not itself the answer (an intent classification, a summary, a tool
+        step); log the answer's own call with ``event="assistant_response"`` and the answer's fields. Without
+        ``cost`` LeadTrail prices the call from its ``[[ai.prices]]``; with it, ``currency`` in ``fields``
+        (else LeadTrail's ``ai.currency``). Any other field (``channel``, ``intent``, ``prompt``…) goes as is.
+        """
+        call: dict[str, Any] = {**fields, "event": event, "user_id": user_id, "model": model}
+        optional = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cached_tokens": cached_tokens,
+            "cost": cost,
+            "provider": provider,
+        }
+        call.update({name: value for name, value in optional.items() if value is not None})
+        self.log(call)
+
     async def start(self) -> None:
         """Open the spool (raising if ``spool_dir`` is unusable) and start sending, replaying the spool first.
 

@@ -152,7 +152,13 @@ class LeadTrailTracker:
         bot.session.middleware(_AnswerMiddleware(self))
 
     def annotate(self, **fields: Any) -> None:
-        """Attach fields (intent, confidence, scenario, action, crm_id, lead_id, …) to the current answers."""
+        """Attach fields (intent, confidence, scenario, action, crm_id, lead_id, …) to the current answers.
+
+        The model call behind the answer goes here too: ``annotate(model="yandexgpt-lite", input_tokens=812,
+        output_tokens=64)`` (and ``cost`` when the assistant knows it; else LeadTrail prices the call). A
+        model call that is not the answer (classifying the intent first) is an event of its own:
+        ``log_event("llm_call", model=..., input_tokens=..., output_tokens=...)``.
+        """
         try:
             exchange = _CURRENT.get()
             if exchange is None:

@@ -9,6 +9,7 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from bot.demo.salon_assistant import model
 from bot.demo.salon_assistant.dialog import (
     BOOKED_SERVICE,
     Outcome,
@@ -24,17 +25,25 @@ SCENARIO = "rules-v1"
 
 
 async def on_text(message: Message, tracker: LeadTrailTracker, state: FSMContext) -> None:
-    """Answer, tell LeadTrail what the assistant understood, and log the business outcome.
+    """Answer, tell LeadTrail what the assistant understood and what its model calls took, and log the
+    business outcome.
 
     The chat's last lead id is kept in aiogram's FSM data, so its booking or refusal links to it.
     """
-    reply = answer(message.text or "")
-    tracker.annotate(intent=reply.intent, confidence=reply.confidence, scenario=SCENARIO)
+    text = message.text or ""
+    reply = answer(text)
+    tracker.log_event("llm_call", intent=reply.intent, **model.classification(text).fields())
+    tracker.annotate(
+        intent=reply.intent,
+        confidence=reply.confidence,
+        scenario=SCENARIO,
+        **model.reply(text, reply.text).fields(),
+    )
     if reply.outcome is Outcome.LEAD:
         lead = lead_id(message.chat.id, message.message_id)
         await state.update_data(lead_id=lead)
         contact = {"lead_id": lead}
-        if (phone := phone_in(message.text or "")) is not None:
+        if (phone := phone_in(text)) is not None:
             contact["phone"] = phone
         if message.from_user is not None:
             contact["name"] = message.from_user.full_name

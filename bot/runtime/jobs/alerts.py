@@ -29,7 +29,12 @@ class AlertEngine:
         """Evaluate, update the state and queue what must be said; returns the texts queued."""
         settings = self._settings
         verdicts = await verdicts_at(
-            self._db.sessions, now, settings.tz, settings.alerts, settings.reports.sla_seconds
+            self._db.sessions,
+            now,
+            settings.tz,
+            settings.alerts,
+            settings.reports.sla_seconds,
+            settings.ai.budget(),
         )
         cooldown = timedelta(hours=self._settings.alerts.cooldown_hours)
         queued: list[str] = []
@@ -62,6 +67,8 @@ class AlertEngine:
         if verdict.firing:
             if not state.firing:
                 state.firing, state.since = True, verdict.since or now
+            if not verdict.repeats and state.last_sent_at is not None:
+                return None
             if muted or (state.last_sent_at is not None and now - state.last_sent_at < cooldown):
                 return None
             state.last_sent_at = now
@@ -69,6 +76,6 @@ class AlertEngine:
         if not state.firing:
             return None
         state.firing, state.since = False, None
-        if muted or state.last_sent_at is None:
+        if muted or state.last_sent_at is None or not verdict.repeats:
             return None
         return "resolved", texts.resolved(verdict.rule, verdict.scope)

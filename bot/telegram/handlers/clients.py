@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.settings import Settings
-from bot.telegram.client_lookup import client_view, lookup_clients, timeline_page
+from bot.telegram.client_lookup import client_ai_cost, client_view, lookup_clients, timeline_page
 from bot.telegram.filters import IsOwner
 from bot.telegram.middlewares import audited
 from bot.telegram.views.clients import (
@@ -27,10 +27,11 @@ async def _send_client(message: Message, db: Database, settings: Settings, clien
     async with db.sessions() as session:
         view = await client_view(session, client_id)
         events = await timeline_page(session, client_id, 0) if view else []
+        cost = await client_ai_cost(session, client_id, settings.ai.currency)
     if view is None:
         await message.answer(texts.GONE)
         return
-    await message.answer(texts.card(view.card, view.channels, view.status, settings.tz))
+    await message.answer(texts.card(view.card, view.channels, view.status, settings.tz, cost))
     await message.answer(
         texts.timeline_page(events, 0, view.pages, settings.tz),
         reply_markup=timeline_keyboard(client_id, 0, view.pages),
