@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reports.followup import Rescue, rescue
 from reports.periods import Period
 from reports.quantiles import percentile, share_over
 from storage.aggregates import Breakdown, PeriodAggregates
@@ -62,6 +63,7 @@ class Report:
     by_location: dict[str, Breakdown] | None
     top_intents: list[tuple[str, int]]
     refusal_reasons: list[tuple[str, int]]
+    followup: Rescue
     location: str | None = None
     previous: Report | None = field(default=None, compare=False)
     # Whether any event of the period named a location: by_location is shown when either period's did.
@@ -104,6 +106,7 @@ class Report:
             data["by_location"] = _breakdown_json(self.by_location)
         data["top_intents"] = [[name, count] for name, count in self.top_intents]
         data["refusal_reasons"] = [[name, count] for name, count in self.refusal_reasons]
+        data["followup"] = {"handled": self.followup.handled, "rescued": self.followup.rescued}
         if self.previous is not None:
             data["previous"] = self.previous.as_json()
         return data
@@ -162,6 +165,7 @@ def compute_period(
         },
         top_intents=top(raw.intents),
         refusal_reasons=top(raw.refusal_reasons),
+        followup=rescue(raw.followup),
         location=location,
         answer_seconds=tuple(latencies),
         locations_seen=any(name is not None for name in funnel.by_location),

@@ -19,6 +19,7 @@ from aiogram.exceptions import (
 
 from bot.background import cancel_and_wait
 from bot.telegram.media import photo_albums
+from bot.telegram.views.followup import outbox_keyboard
 from reports.texts.html import CAPTION_LIMIT, pack_lines
 from storage.database import Database, StorageUnavailable
 from storage.outbox import Delivery, due_deliveries, mark_failed, mark_retry, mark_sent
@@ -43,12 +44,15 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 async def send_to_telegram(bot: Bot, delivery: Delivery) -> None:
-    """The text, then the charts; a short text rides as the album's caption instead."""
+    """The text with its buttons under the last part, then the charts; a short text without buttons rides
+    as the album's caption instead (an album cannot carry buttons)."""
     chat_id = int(delivery.recipient)
-    as_caption = bool(delivery.attachments) and len(delivery.text) <= CAPTION_LIMIT
+    keyboard = outbox_keyboard(delivery.keyboard, delivery.client_id)
+    as_caption = bool(delivery.attachments) and len(delivery.text) <= CAPTION_LIMIT and keyboard is None
     if not as_caption:
-        for chunk in pack_lines(delivery.text.split("\n")):
-            await bot.send_message(chat_id, chunk)
+        chunks = pack_lines(delivery.text.split("\n"))
+        for number, chunk in enumerate(chunks, start=1):
+            await bot.send_message(chat_id, chunk, reply_markup=keyboard if number == len(chunks) else None)
     albums = photo_albums(delivery.attachments, delivery.text if as_caption else None)
     for album in albums:
         if len(album) == 1:

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from reports.texts.html import escape, escape_short, shown
+from reports.followup import FollowupItem
+from reports.texts.html import escape, escape_short, shorten, shown
 from reports.texts.numbers import (
     MINUS,
     NBSP,
     NONE,
     format_decimal,
+    format_duration,
     format_int,
     format_local,
     format_percent,
@@ -43,6 +45,7 @@ RULE_TITLES = {
     "slow_ai": "Скорость ответов ИИ",
     "source_silent": "Тишина в канале",
     "ingest_errors": "Ошибки приёма событий",
+    "unanswered": "Клиенты без ответа",
 }
 
 CHECK_PREFIX = "Что проверить первым: "
@@ -57,7 +60,9 @@ CHECKS = {
     "не вырос ли промпт или история диалога.",
     "ingest_errors": CHECK_PREFIX + "leadtrail quarantine — что именно и от какого источника отклонено; "
     "чаще всего это формат timestamp или поле, изменившееся после обновления источника.",
+    "unanswered": "Что сделать: ответьте клиенту или позвоните ему, затем отметьте «Обработано» в карточке.",
 }
+MESSAGE_PREVIEW = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +266,37 @@ def ingest_errors_text(
     return "\n".join(lines)
 
 
+def unanswered_text(item: FollowupItem, now: datetime, zone: tzinfo) -> str:
+    """One waiting client: who (name or id), where, how long, the start of their message, what to do."""
+    who = escape_short(item.title, 80)
+    if item.name and item.user_ids:
+        who += f" ({escape_short(item.user_ids[0], 60)})"
+    lines = [
+        f"💬 Клиент ждёт ответа {format_duration(now - item.since)}: {who}, канал {shown(item.channel)}.",
+        f"Написал(а) {format_local(item.since, zone)}.",
+    ]
+    if item.message:
+        lines.append(f"Сообщение: «{escape(shorten(item.message, MESSAGE_PREVIEW))}»")
+    lines.append(CHECKS["unanswered"])
+    return "\n".join(lines)
+
+
+def unanswered_summary(waited_minutes: list[float], threshold_minutes: float) -> str:
+    """A burst of waiting clients in one message: how many, the longest wait; names are in /followup."""
+    longest = format_duration(timedelta(minutes=max(waited_minutes, default=0)))
+    return (
+        f"💬 Ждут ответа дольше {format_decimal(threshold_minutes, 0)} мин: "
+        f"{format_int(len(waited_minutes))} клиентов, дольше всех — {longest}.\n"
+        "Весь список с карточками — /followup."
+    )
+
+
+def case_log(verdict: AlertVerdict) -> str:
+    """What /alerts keeps of a client's alert: the client's number, never their name or words."""
+    waited = "" if verdict.value is None else f", {format_decimal(verdict.value, 0)} мин"
+    return f"{RULE_TITLES.get(verdict.rule, verdict.rule)}: клиент #{escape(verdict.scope)}{waited}"
+
+
 def check_summary(firing: int, moment: str) -> str:
     """The first line of ``leadtrail alerts check``; ``moment`` is already formatted."""
     if not firing:
@@ -287,7 +323,7 @@ def _hours(window: timedelta) -> str:
     return "час" if hours == 1 else f"{format_decimal(hours, 0)} ч"
 
 
-def thresholds(settings: AlertSettings, sla_seconds: float) -> dict[str, str]:
+def thresholds(settings: AlertSettings, sla_seconds: float, unanswered_minutes: float) -> dict[str, str]:
     """Each rule's condition in plain words, from the rules' own thresholds and windows."""
     return {
         "conversion_drop": f"падение ≥ {format_percent(settings.conversion_drop, 0)} к тем же часам "
@@ -302,6 +338,9 @@ def thresholds(settings: AlertSettings, sla_seconds: float) -> dict[str, str]:
         f"а шанс такой тишины < {settings.silence_p_value}",
         "ingest_errors": f"от {settings.ingest_errors_per_hour} отклонённых событий "
         f"за {_hours(INGEST_WINDOW)}",
+        "unanswered": f"клиент ждёт ответа дольше {format_decimal(unanswered_minutes, 0)} мин, "
+        f"в рабочие часы {settings.working_hours}; больше {settings.unanswered_max_per_check} "
+        "за проверку — одной сводкой",
     }
 
 
@@ -325,7 +364,12 @@ def page(
     lines = [PAGE_HEADER]
     for rule in rules:
         lines.append(f"\n<b>{escape(RULE_TITLES[rule])}</b> — {escape(conditions[rule])}")
-        lines.extend(_verdict_line(verdict) for verdict in verdicts if verdict.rule == rule)
+        own = [verdict for verdict in verdicts if verdict.rule == rule]
+        if any(verdict.client_id is not None for verdict in own):
+            firing = sum(1 for verdict in own if verdict.firing)
+            lines.append(f"  {'🔴' if firing else '🟢'} ждут ответа: {format_int(len(own))}")
+        else:
+            lines.extend(_verdict_line(verdict) for verdict in own)
         if rule in muted:
             lines.append(f"  🔕 заглушено до {format_local(muted[rule], zone)}")
     lines.append(f"\n{PAGE_RECENT}")

@@ -28,6 +28,7 @@ from reports.texts.numbers import (
     points_change,
     quantity_change,
 )
+from storage.followup_items import RESCUE_WINDOW
 
 TOP_REASONS = 5
 
@@ -133,6 +134,19 @@ def _refusal_reasons(report: Report) -> list[str]:
     return lines
 
 
+def _followup(report: Report) -> list[str]:
+    """Measured rescue: shown once someone works the follow-up lists."""
+    handled, rescued = report.followup.handled, report.followup.rescued
+    if not handled:
+        return []
+    return [
+        "",
+        "<b>Списки /followup</b>",
+        f"Обработано: {format_int(handled)}, из них записались в течение {RESCUE_WINDOW.days} дней: "
+        f"{format_int(rescued)} ({format_percent(rescued / handled)})",
+    ]
+
+
 def summary(report: Report, *, sla_seconds: float) -> str:
     """The summary (HTML) with changes against ``report.previous``."""
     before = report.previous
@@ -144,6 +158,7 @@ def summary(report: Report, *, sla_seconds: float) -> str:
         *_conversions(report, before),
         *_speed(report, before, sla_seconds),
         *_refusal_reasons(report),
+        *_followup(report),
     ]
     return "\n".join(lines)
 

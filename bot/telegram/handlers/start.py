@@ -1,12 +1,13 @@
-"""/start and /help for owners."""
+"""/start and /help for owners and staff; what staff get for the owners' commands and buttons."""
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandStart
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 
-from bot.telegram.filters import IsOwner
+from bot.telegram.filters import IsOwner, IsStaff
 from reports.texts import commands as texts
 
 
@@ -32,4 +33,31 @@ def create_router() -> Router:
     router.message.register(start, CommandStart())
     router.message.register(show_help, Command("help"))
     router.message.register(unknown)
+    return router
+
+
+async def staff_help(message: Message) -> None:
+    """Tell a staff member what they can do."""
+    await message.answer(texts.STAFF_HELP)
+
+
+async def refuse_staff(message: Message) -> None:
+    """An owners' command (or anything else) from staff: a short refusal that names their commands."""
+    await message.answer(texts.STAFF_REFUSAL)
+
+
+async def ignore_staff_button(query: CallbackQuery) -> None:
+    """An owners' button pressed by staff (forwarded or forged): closed, nothing done or shown."""
+    await query.answer()
+
+
+def create_staff_router() -> Router:
+    """Staff's side of /start and /help, and the end of the line for what staff may not use."""
+    router = Router(name="staff")
+    router.message.filter(IsStaff(), F.chat.type == ChatType.PRIVATE)
+    router.callback_query.filter(IsStaff())
+    router.message.register(staff_help, CommandStart())
+    router.message.register(staff_help, Command("help"))
+    router.message.register(refuse_staff)
+    router.callback_query.register(ignore_staff_button)
     return router
