@@ -51,6 +51,7 @@ DESIGN_KEYS = [
     "by_location",
     "top_intents",
     "refusal_reasons",
+    "followup",
 ]
 
 
@@ -125,6 +126,7 @@ EXPECTED: dict[str, Any] = {
     },
     "top_intents": [["booking.request", 2], ["price", 2]],
     "refusal_reasons": [["нет вечерних слотов", 2], ["price", 1], ["unknown", 1]],
+    "followup": {"handled": 0, "rescued": 0},
 }
 EXPECTED_PREVIOUS: dict[str, Any] = {
     "period": {"from": "2025-03-08", "to": "2025-03-09"},
@@ -147,6 +149,7 @@ EXPECTED_PREVIOUS: dict[str, Any] = {
     "by_location": {"Ямашева": {"clients": 1, "leads": 0, "bookings": 0}},
     "top_intents": [],
     "refusal_reasons": [],
+    "followup": {"handled": 0, "rescued": 0},
 }
 
 
@@ -210,6 +213,7 @@ async def test_empty_period_gives_zeros_and_nulls(db: Database, writer: EventWri
         "by_channel": {},
         "top_intents": [],
         "refusal_reasons": [],
+        "followup": {"handled": 0, "rescued": 0},
     }
     assert previous["period"] == {"from": "2025-05-31", "to": "2025-05-31"}
     assert "by_location" not in previous
