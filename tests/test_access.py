@@ -174,6 +174,7 @@ async def test_staff_get_the_lists_cards_and_search_and_nothing_else(tmp_path: P
         for data in presses:
             api.press_button(STAFF, data)
         await api.wait_for("answerCallbackQuery", count=len(presses), timeout=60)
+
         # A marker: once its answer is in, everything sent before it has been handled.
         def helps() -> int:
             return sum(call.params.get("text") == texts.STAFF_HELP for call in api.calls_of("sendMessage"))

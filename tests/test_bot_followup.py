@@ -3,10 +3,12 @@ client's card, «Обработано» and what puts an item back; staff's acce
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from bot.telegram.views.followup import FollowupAction, FollowupCallback
@@ -60,7 +62,8 @@ async def client_id(harness: BotHarness, user_id: str) -> int:
     return found
 
 
-async def test_lists_cards_handled_and_back(tmp_path: Any) -> None:
+async def test_lists_cards_handled_and_back(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     async with bot_harness(tmp_path) as harness:
         api = harness.api
         await write(harness, *followup_events(datetime.now(MOSCOW)))
@@ -129,6 +132,10 @@ async def test_lists_cards_handled_and_back(tmp_path: Any) -> None:
             ("followup.open", f"leads_without_booking #{lead}"),
             ("followup.done", f"leads_without_booking #{lead}"),
         ]
+    # The lists carry names, ids and phones; the log none of them (as for /client).
+    assert caplog.records and not any(
+        secret in caplog.text for secret in ("Алсу", "Лейла", "tg_wait", "tg_lead", "9171000001", "маникюр")
+    )
 
 
 async def test_staff_work_the_lists_and_nothing_else(tmp_path: Any) -> None:

@@ -1,9 +1,10 @@
-"""The ``unanswered`` alert from check to chat: the engine's decisions, delivered by the outbox worker
-through aiogram to the fake Bot API, and the buttons pressed through the real dispatcher."""
+"""What the follow-up lists send by themselves: the ``unanswered`` alert from check to chat, and the
+morning report's line with its button; delivered by the outbox worker through aiogram to the fake Bot
+API, the buttons pressed through the real dispatcher."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,11 +12,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.runtime.delivery import DeliveryWorker
+from bot.runtime.email_delivery import build_email
 from bot.runtime.jobs.alerts import AlertEngine
+from bot.runtime.jobs.daily_report import morning_report, queue_morning_report
 from bot.runtime.telegram_link import create_bot
+from bot.settings import EmailSettings
 from bot.telegram.views.followup import FollowupAction, FollowupCallback
+from reports.periods import Period
 from storage.followup_items import ListKind
 from storage.models import AlertState, OutboxMessage
+from storage.outbox import due_deliveries
 from storage.timeline import find_client_ids
 from tests.bot_harness import OWNER, bot_harness
 from tests.followup_data import followup_events
@@ -92,3 +98,39 @@ async def test_waiting_clients_reach_owners_and_staff_once_in_working_hours(tmp_
             assert "tg_night" in morning  # the burst's clients still wait, but were told already
         finally:
             await bot.session.close()
+
+
+async def test_morning_report_carries_the_lists_line_and_a_button_to_them(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path, staff=[STAFF]) as harness:
+        api, db = harness.api, harness.db
+        settings = harness.settings.model_copy(
+            update={"email": EmailSettings(owners=["owner@salon.example"])}
+        )
+        await write(harness, *followup_events(datetime.now(MOSCOW)))
+        yesterday = datetime.now(MOSCOW).date() - timedelta(days=1)
+        report = await morning_report(db, settings, Period(yesterday, yesterday))
+        assert report.text.endswith(
+            "📋 <b>Кому ответить и позвонить сегодня</b>: без ответа: 1 · заявки без записи: 1 · неявки: 1 · "
+            "пора позвать снова: 2 — /followup"
+        )
+        async with db.sessions() as session, session.begin():
+            assert await queue_morning_report(session, settings, report) == 2  # the owner and the e-mail
+        async with db.sessions() as session:
+            [email] = [
+                item for item in await due_deliveries(session, datetime.now(UTC)) if item.channel == "email"
+            ]
+        assert (
+            "Кому ответить и позвонить сегодня" in build_email(settings.email, email).get_body().get_content()
+        )
+
+        bot = create_bot(settings)
+        try:
+            assert await DeliveryWorker(db, lambda: bot).deliver_due() == 1  # e-mail is not configured here
+        finally:
+            await bot.session.close()
+        [text] = [call for call in api.calls_of("sendMessage") if call.params["chat_id"] == OWNER]
+        assert [call.params["chat_id"] for call in api.calls_of("sendMediaGroup")] == [OWNER]  # the charts
+        [open_lists] = buttons(text)
+        api.press_button(OWNER, open_lists["callback_data"])
+        lists = (await api.wait_for("sendMessage", count=2, timeout=30))[-1]
+        assert "💬 Без ответа: 1" in lists.params["text"]
