@@ -73,24 +73,28 @@ async def show_lists(message: Message, db: Database, settings: Settings) -> None
     await _send_lists(message, db, settings)
 
 
+async def _under_button(query: CallbackQuery) -> Message | None:
+    """Close the button's spinner; the message the button sits under, while Telegram still has it."""
+    await query.answer()
+    return query.message if isinstance(query.message, Message) else None
+
+
 async def show_lists_again(query: CallbackQuery, db: Database, settings: Settings) -> None:
     """The lists in a new message, from the morning report's or an alert's button."""
-    await query.answer()
-    if isinstance(query.message, Message):
-        await _send_lists(query.message, db, settings)
+    if (message := await _under_button(query)) is not None:
+        await _send_lists(message, db, settings)
 
 
 async def switch_list(
     query: CallbackQuery, callback_data: FollowupCallback, db: Database, settings: Settings
 ) -> None:
     """Another list or page, in the same message."""
-    await query.answer()
-    if not isinstance(query.message, Message):
+    if (message := await _under_button(query)) is None:
         return
     lists = await _lists(db, settings)
     text, page = _page(lists, callback_data.kind, callback_data.page, settings)
     await _unless_unchanged(
-        query.message.edit_text(text, reply_markup=lists_keyboard(lists, callback_data.kind, page))
+        message.edit_text(text, reply_markup=lists_keyboard(lists, callback_data.kind, page))
     )
 
 
@@ -98,8 +102,7 @@ async def open_item(
     query: CallbackQuery, callback_data: FollowupCallback, db: Database, settings: Settings
 ) -> None:
     """The client's card under why they are on the list, with «Обработано»; without it once they are not."""
-    await query.answer()
-    if not isinstance(query.message, Message):
+    if (message := await _under_button(query)) is None:
         return
     lists = await _lists(db, settings)
     item = lists.find(callback_data.kind, callback_data.client_id)
@@ -109,7 +112,7 @@ async def open_item(
         header = texts.card_header(item, lists.now, settings.tz)
         keyboard = card_keyboard(item.kind, item.client_id)
     await send_client(
-        query.message,
+        message,
         db,
         settings,
         callback_data.client_id,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import Message
 
 from bot.telegram.filters import IsOwner, IsStaff
+from bot.telegram.handlers import strangers
 from reports.texts import commands as texts
 
 
@@ -46,11 +47,6 @@ async def refuse_staff(message: Message) -> None:
     await message.answer(texts.STAFF_REFUSAL)
 
 
-async def ignore_staff_button(query: CallbackQuery) -> None:
-    """An owners' button pressed by staff (forwarded or forged): closed, nothing done or shown."""
-    await query.answer()
-
-
 def create_staff_router() -> Router:
     """Staff's side of /start and /help, and the end of the line for what staff may not use."""
     router = Router(name="staff")
@@ -59,5 +55,6 @@ def create_staff_router() -> Router:
     router.message.register(staff_help, CommandStart())
     router.message.register(staff_help, Command("help"))
     router.message.register(refuse_staff)
-    router.callback_query.register(ignore_staff_button)
+    # An owners' button pressed by staff (forwarded or forged): closed, nothing done or shown.
+    router.callback_query.register(strangers.ignore_button)
     return router
