@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from bot.ingestion.validation import validate_items
 from reports.followup import FollowupLists, FollowupSettings
 from reports.followup_check import followup_at
@@ -17,6 +19,9 @@ from reports.texts import followup as texts
 from storage.database import Database
 from storage.followup_items import ListKind
 from storage.followup_queries import mark_handled
+from storage.models import FollowupMark, OutboxMessage
+from storage.outbox import enqueue
+from storage.retention import forget_client
 from storage.timeline import find_client_ids
 from storage.writer import EventWriter
 from tests.followup_data import EXPECTED, WAITING_TEXT, followup_events
@@ -132,3 +137,30 @@ async def test_the_report_counts_handled_items_and_who_booked_within_a_week(
     assert data["followup"] == {"handled": 2, "rescued": 1}
     assert data["previous"]["followup"] == {"handled": 0, "rescued": 0}
     assert "Обработано: 2, из них записались в течение 7 дней: 1 (50,0\xa0%)" in built.text
+
+
+async def test_marks_and_messages_about_a_client_follow_merges_and_go_with_forget(
+    db: Database, writer: EventWriter
+) -> None:
+    await write(writer, followup_events(NOW))
+    await handle(db, "yc_noshow", ListKind.NO_SHOWS, NOW - timedelta(minutes=20))
+    no_show = await client_of(db, "yc_noshow")
+    async with db.sessions() as session, session.begin():
+        await enqueue(
+            session, kind="alert", channel="telegram", recipient="1", text="Нина", client_id=no_show
+        )
+
+    # The no-show turns out to be the lead's client (an older one): one person now, the mark and the
+    # message move to the client that stays.
+    await write(writer, [{"timestamp": NOW.isoformat(), "event": "lead_created", "user_id": "yc_noshow",
+                          "lead_id": "L-1"}])  # fmt: skip
+    survivor = await client_of(db, "tg_lead")
+    assert await client_of(db, "yc_noshow") == survivor != no_show
+    async with db.sessions() as session:
+        assert set((await session.execute(select(FollowupMark.client_id))).scalars()) == {survivor}
+        assert set((await session.execute(select(OutboxMessage.client_id))).scalars()) == {survivor}
+
+    await forget_client(db, "tg_lead", redacted_as="—")
+    async with db.sessions() as session:
+        assert (await session.execute(select(FollowupMark))).first() is None
+        assert (await session.execute(select(OutboxMessage))).first() is None
