@@ -233,10 +233,6 @@ async def load_followup_inputs(
     )
 
 
-async def client_exists(session: AsyncSession, client_id: int) -> bool:
-    return await session.get(Client, client_id) is not None
-
-
 def mark_handled(
     session: AsyncSession, client_id: int, kind: ListKind, *, since: datetime, at: datetime, by: int
 ) -> None:
