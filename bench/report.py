@@ -4,7 +4,9 @@ Fills a fresh SQLite file (or ``--database-url``) with ``--events`` seed-shaped 
 for 20,000 clients through LeadTrail's own EventWriter, then times, in the same run, with medians of
 ``--repeat`` runs: one plain ``SELECT count(*) FROM events`` (the baseline), the report's numbers for
 the last 30 days (with the previous 30, as /report computes them), one client's whole timeline, and
-the whole report as the owner receives it: numbers, text and all charts (queries plus rendering).
+the whole report as the owner receives it: numbers, text and all charts (queries plus rendering); the
+four follow-up lists at the end of the data (issue 19), in the process and as the whole
+``leadtrail followup --json`` command beside the same command on an empty database (its start-up).
 
     .venv/bin/python -m bench.report [--events 1000000] [--repeat 5] [--database-url URL]
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -23,13 +27,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from bench.common import SEED_START, Figure, Target, batched, print_table, seed_events
+from bench.common import REPO_ROOT, SEED_START, Figure, Target, batched, print_table, seed_events
 from bot.ingestion.validation import validate_items
+from reports.followup import FollowupSettings
+from reports.followup_check import followup_at
 from reports.owner_report import ReportScope, build_report
 from reports.periods import Period
 from storage.database import Database, open_database
 from storage.timeline import find_client_ids, load_events
 from storage.writer import EventWriter
+from tests.processes import clean_env
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 SEED_DAYS = 90  # seed_events spreads the events over this many days from SEED_START
@@ -57,7 +64,23 @@ async def median_seconds(action: Callable[[], Awaitable[object]], repeat: int) -
     return statistics.median(timings)
 
 
-async def run(url: str, events: int, repeat: int) -> list[Figure]:
+def command_seconds(url: str, now: str, repeat: int) -> float:
+    """The median wall time of ``leadtrail followup --now NOW --json`` on ``url``, start-up included."""
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "bot", "followup", "--now", now, "--json"],
+            env={**clean_env(), "LEADTRAIL_DATABASE__URL": url},
+            cwd=REPO_ROOT,
+            check=True,
+            capture_output=True,
+        )
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+async def run(url: str, events: int, repeat: int, empty_url: str) -> list[Figure]:
     db = await open_database(url)
     try:
         print(f"filling {events:,} events … ", end="", flush=True)
@@ -86,16 +109,33 @@ async def run(url: str, events: int, repeat: int) -> list[Figure]:
         async def charts() -> object:
             return await build_report(db.sessions, scope, with_charts=True)
 
+        data_end = SEED_START + timedelta(days=SEED_DAYS)
+
+        async def followup() -> object:
+            return await followup_at(db.sessions, data_end, FollowupSettings())
+
         await charts()  # the first render also imports matplotlib; that is start-up, not a report
         baseline = await median_seconds(count, repeat)
         report_s = await median_seconds(report, repeat)
         timeline_ms = await median_seconds(timeline, repeat) * 1000
         charts_s = await median_seconds(charts, repeat)
+        followup_s = await median_seconds(followup, repeat)
+        sizes = {
+            kind.value: len(items)
+            for kind, items in await followup_at(db.sessions, data_end, FollowupSettings())
+        }
+        print(f"follow-up lists at the end of the data: {sizes}")
+        now = data_end.isoformat()
+        command_s = command_seconds(url, now, repeat)
+        start_up_s = command_seconds(empty_url, now, repeat)
         figures = [
             Figure("SELECT count(*) (baseline)", baseline * 1000, "ms", 1),
             Figure("report, 30 days (numbers)", report_s, "s", 2, Target("<=", 1.0)),
             Figure("client timeline", timeline_ms, "ms", 1, Target("<=", 50)),
             Figure("report with all charts", charts_s, "s", 2, Target("<=", 1.5)),
+            Figure("follow-up lists (4 lists)", followup_s, "s", 2, Target("<=", 1.0)),
+            Figure("leadtrail followup --json, empty db (start-up)", start_up_s, "s", 2),
+            Figure("leadtrail followup --json", command_s, "s", 2),
         ]
         title = f"owner's view on {events:,} events ({db.engine.dialect.name}), medians of {repeat}"
         print_table(title, figures)
@@ -114,7 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="leadtrail-report-bench-") as folder:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        asyncio.run(run(url, args.events, args.repeat))
+        asyncio.run(run(url, args.events, args.repeat, f"sqlite+aiosqlite:///{Path(folder) / 'empty.db'}"))
 
 
 if __name__ == "__main__":

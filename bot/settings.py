@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from reports.alerts import AiBudget, AlertSettings
+from reports.followup import FollowupSettings
 from reports.metrics import ReportScope
 from reports.periods import Period
 from reports.pricing import ModelPrice, PriceTable
@@ -39,6 +40,8 @@ class TelegramSettings(_Section):
     token: SecretStr | None = None
     api_server: str = "https://api.telegram.org"
     owners: list[int] = Field(default_factory=list)
+    # Administrators who answer and call clients: /followup, /client, /search and the unanswered alerts only.
+    staff: list[int] = Field(default_factory=list)
     event_channel_id: int | None = None
     source_bots: list[int] = Field(default_factory=list)
     source_users: list[int] = Field(default_factory=list)
@@ -216,6 +219,7 @@ class Settings(BaseSettings):
     reports: ReportSettings = Field(default_factory=ReportSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    followup: FollowupSettings = Field(default_factory=FollowupSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
     ai: AISettings = Field(default_factory=AISettings)

@@ -9,12 +9,14 @@ z-test); owners mute a bot that cries wolf.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, time, tzinfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from reports.followup import FollowupItem
 from reports.metrics import ai_cost
 from reports.quantiles import percentile, share_over
 from reports.texts import alerts as texts
@@ -30,12 +32,29 @@ from storage.alert_inputs import (
     RateComparison,
     Rejections,
 )
+from storage.followup_items import ListKind
 
 CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI = "conversion_drop", "no_show_spike", "slow_ai"
-SOURCE_SILENT, INGEST_ERRORS, AI_BUDGET = "source_silent", "ingest_errors", "ai_budget"
-RULES = (CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI, SOURCE_SILENT, INGEST_ERRORS, AI_BUDGET)
+SOURCE_SILENT, INGEST_ERRORS = "source_silent", "ingest_errors"
+AI_BUDGET, UNANSWERED = "ai_budget", "unanswered"
+RULES = (CONVERSION_DROP, NO_SHOW_SPIKE, SLOW_AI, SOURCE_SILENT, INGEST_ERRORS, AI_BUDGET, UNANSWERED)
 # Shares of ai.monthly_budget the owners hear about, once each per month.
 BUDGET_LEVELS = (0.8, 1.0)
+# Rules about one client's case rather than the business: a verdict per client (scope = the client id),
+# said once per case (a new ``since`` is a new case), closed silently when the client leaves the list,
+# and heard by the staff too. Each names the follow-up list its clients come from.
+CASE_RULES = {UNANSWERED: ListKind.UNANSWERED}
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def working_hours(text: str) -> tuple[time, time | None]:
+    """Working hours like 09:00-21:00 as (start, end); an end of 24:00 is None. ValueError if malformed."""
+    match = _HOURS_RE.match(text)
+    if match is None or (match[3] == "24" and match[4] != "00"):
+        raise ValueError("must be hours like 09:00-21:00 (local time; 21:00-09:00 spans midnight)")
+    start = time(int(match[1]), int(match[2]))
+    end = None if match[3] == "24" else time(int(match[3]), int(match[4]))
+    return start, end
 
 
 class AlertSettings(BaseModel):
@@ -56,6 +75,26 @@ class AlertSettings(BaseModel):
     silence_p_value: float = 0.001
     ingest_errors_per_hour: int = Field(default=10, ge=1)
     cooldown_hours: float = Field(default=6.0, ge=0)
+    working_hours: str = "09:00-21:00"
+    unanswered_max_per_check: int = Field(default=5, ge=1)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        working_hours(value)
+        return value
+
+    def is_working_time(self, local: time) -> bool:
+        """Inside ``working_hours`` (start included, end not); a range like 21:00-09:00 spans midnight,
+        and equal ends mean the whole day."""
+        start, end = working_hours(self.working_hours)
+        if start == end:
+            return True
+        if end is None:
+            return local >= start
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end
 
     @field_validator("conversion_drop", "p_value", "slow_ai_over_sla_share", "silence_p_value")
     @classmethod
@@ -81,7 +120,8 @@ class AiBudget:
 class AlertVerdict:
     """Where one rule stands for one scope at one moment, firing or not.
 
-    ``scope`` is "" for the business as a whole, else a channel (``source_silent``: "" is all channels).
+    ``scope`` is "" for the business as a whole, else a channel (``source_silent``: "" is all channels), or
+    for a rule of ``CASE_RULES`` the client (``client_id``, as text).
 
     ``text`` is Russian plain text, safe to send as Telegram HTML (sources' strings are escaped);
     ``check`` is what to look at first, also part of ``text``.
@@ -99,6 +139,7 @@ class AlertVerdict:
     check: str
     # False: said once per scope and never again, and no "resolved" (a budget level of one month).
     repeats: bool = True
+    client_id: int | None = None
 
 
 def lower_rate_p_value(lower: Proportion, higher: Proportion) -> float | None:
@@ -375,11 +416,44 @@ def ai_budget(data: MonthUsage, budget: AiBudget, now: datetime, zone: tzinfo) -
     ]
 
 
+def unanswered(
+    waiting: Sequence[FollowupItem], settings: AlertSettings, now: datetime, zone: tzinfo
+) -> list[AlertVerdict]:
+    """A verdict per client on the ``unanswered`` list (waiting longer than ``followup.unanswered_minutes``),
+    firing only within ``working_hours``: nobody is woken at night, and who still waits when the day starts
+    is told then."""
+    firing = settings.is_working_time(now.astimezone(zone).time())
+    verdicts = []
+    for item in waiting:
+        minutes = (now - item.since).total_seconds() / 60
+        verdicts.append(
+            AlertVerdict(
+                rule=UNANSWERED,
+                scope=str(item.client_id),
+                firing=firing,
+                value=minutes,
+                baseline=None,
+                p_value=None,
+                numbers={"waited_minutes": minutes},
+                since=item.since,
+                text=texts.unanswered_text(item, now, zone),
+                check=texts.CHECKS[UNANSWERED],
+                client_id=item.client_id,
+            )
+        )
+    return verdicts
+
+
 def evaluate_all(
-    inputs: AlertInputs, settings: AlertSettings, sla_seconds: float, budget: AiBudget | None = None
+    inputs: AlertInputs,
+    settings: AlertSettings,
+    sla_seconds: float,
+    waiting: Sequence[FollowupItem] = (),
+    budget: AiBudget | None = None,
 ) -> list[AlertVerdict]:
     """Every rule's verdict at ``inputs.now``, firing or not; ``source_silent`` for all channels together
-    and for each channel; ``ai_budget`` only with a budget."""
+    and for each channel; ``unanswered`` for each client of ``waiting`` (the follow-up list);
+    ``ai_budget`` only with a budget."""
     zone = inputs.zone
     return [
         conversion_drop(inputs.conversion, settings, zone),
@@ -391,4 +465,5 @@ def evaluate_all(
         ),
         ingest_errors(inputs.rejections, settings, zone),
         *(ai_budget(inputs.model_calls, budget, inputs.now, zone) if budget is not None else ()),
+        *unanswered(waiting, settings, inputs.now, zone),
     ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reports.followup import Rescue, rescue
 from reports.periods import Period
 from reports.pricing import MONEY_DIGITS
 from reports.quantiles import percentile, share_over
@@ -127,6 +128,7 @@ class Report:
     top_intents: list[tuple[str, int]]
     refusal_reasons: list[tuple[str, int]]
     ai_cost: AiCost
+    followup: Rescue
     location: str | None = None
     previous: Report | None = field(default=None, compare=False)
     # Whether any event of the period named a location: by_location is shown when either period's did.
@@ -170,6 +172,7 @@ class Report:
         data["top_intents"] = [[name, count] for name, count in self.top_intents]
         data["refusal_reasons"] = [[name, count] for name, count in self.refusal_reasons]
         data["ai_cost"] = self.ai_cost.as_json()
+        data["followup"] = {"handled": self.followup.handled, "rescued": self.followup.rescued}
         if self.previous is not None:
             data["previous"] = self.previous.as_json()
         return data
@@ -235,6 +238,7 @@ def compute_period(
         top_intents=top(raw.intents),
         refusal_reasons=top(raw.refusal_reasons),
         ai_cost=ai_cost(raw.model_usage, currency, leads=leads, bookings=bookings),
+        followup=rescue(raw.followup),
         location=location,
         answer_seconds=tuple(latencies),
         locations_seen=any(name is not None for name in funnel.by_location),

@@ -3,8 +3,10 @@ SQLAlchemy, so the metrics, the alert rules and the charts stay pure functions o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+
+from storage.followup_items import HandledFollowups
 
 WEEKDAYS = 7
 HOURS = 24
@@ -66,6 +68,7 @@ class PeriodAggregates:
     first_message_to_booking_seconds: list[float]
     repeat_bookings: int
     model_usage: tuple[ModelUsage, ...] = ()
+    followup: HandledFollowups = field(default_factory=HandledFollowups)
 
 
 @dataclass(frozen=True, slots=True)

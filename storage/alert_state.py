@@ -3,9 +3,10 @@ not repeat an alert inside its cooldown, nor forget to say "resolved"."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AlertLogEntry, AlertState
@@ -26,15 +27,26 @@ def log_alert(session: AsyncSession, at: datetime, rule: str, scope: str, kind: 
     session.add(AlertLogEntry(at=at, rule=rule, scope=scope, kind=kind, text=text))
 
 
+async def drop_states(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> None:
+    """Forget these (rule, scope) states: cases that ended, so the table does not grow with every case."""
+    if keys:
+        await session.execute(
+            delete(AlertState)
+            .where(or_(*(and_(AlertState.rule == rule, AlertState.scope == scope) for rule, scope in keys)))
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def recent_alerts(session: AsyncSession, limit: int = 5) -> list[AlertLogEntry]:
     result = await session.execute(select(AlertLogEntry).order_by(AlertLogEntry.id.desc()).limit(limit))
     return list(result.scalars())
 
 
 async def mute_rule(session: AsyncSession, rule: str, until: datetime) -> None:
-    """Mute every scope of the rule, including scopes that have not fired yet."""
+    """Mute every scope of the rule, including scopes that have not fired yet: the rule's own state
+    (scope "") holds the mute for them."""
     states = await load_states(session)
-    if not any(key[0] == rule for key in states):
+    if (rule, "") not in states:
         new_state(session, rule, "")
     await session.execute(update(AlertState).where(AlertState.rule == rule).values(muted_until=until))
     await session.flush()

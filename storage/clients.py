@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from storage.event_row import EventRow
-from storage.models import Client, ClientIdentity, StoredEvent
+from storage.models import Client, ClientIdentity, FollowupMark, OutboxMessage, StoredEvent
 from storage.phones import normalize_phone
 from storage.upsert import insert_ignoring_conflicts
 
@@ -222,10 +222,9 @@ class ClientResolver:
         return merged
 
     def _merge(self, conn: Connection, survivor: int, others: list[int]) -> None:
-        conn.execute(update(StoredEvent).where(StoredEvent.client_id.in_(others)).values(client_id=survivor))
-        conn.execute(
-            update(ClientIdentity).where(ClientIdentity.client_id.in_(others)).values(client_id=survivor)
-        )
+        # Everything that names a client moves to the survivor, or deleting the others would cascade to it.
+        for model in (StoredEvent, ClientIdentity, FollowupMark, OutboxMessage):
+            conn.execute(update(model).where(model.client_id.in_(others)).values(client_id=survivor))
         conn.execute(delete(Client).where(Client.id.in_(others)))
         self.forget()
 

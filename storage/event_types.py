@@ -22,6 +22,7 @@ class EventType(StrEnum):
     REFUSAL = "refusal"
     MANAGER_MESSAGE = "manager_message"
     APPOINTMENT_CANCELLED = "appointment_cancelled"
+    VISIT = "visit"
     CRM_LEAD_LINKED = "crm_lead_linked"
     CRM_LEAD_UPDATED = "crm_lead_updated"
     CRM_DEAL_UPDATED = "crm_deal_updated"

@@ -213,7 +213,10 @@ class OutboxMessage(Base):
     """A report or alert to deliver; kept until sent, so a Telegram outage delays it but never loses it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "sent_at", "failed_at", "next_attempt_at"),
+        Index("ix_outbox_client", "client_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime]
@@ -227,6 +230,29 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(256))
+    # Which buttons go under the message in Telegram (e.g. the follow-up lists); the sender builds them.
+    keyboard: Mapped[str | None] = mapped_column(String(32))
+    # The client a message is about (an unanswered client's alert): erased with the client, and its text is
+    # blanked once delivered, so the client's words stay only where retention and /forget reach them.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+
+
+class FollowupMark(Base):
+    """A follow-up item (a client in one of the lists) marked handled: by whom and when. It keeps the item
+    off its list until the client's next event; the report counts the marks and the bookings after them."""
+
+    __tablename__ = "followup_marks"
+    __table_args__ = (
+        Index("ix_followup_marks_client", "client_id", "list_kind"),
+        Index("ix_followup_marks_at", "handled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    list_kind: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime]  # the moment that put the item on its list
+    handled_at: Mapped[datetime]
+    handled_by: Mapped[int] = mapped_column(BigInteger)  # the Telegram user (owner or staff)
 
 
 class OutboxAttachment(Base):

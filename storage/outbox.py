@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxAttachment, OutboxMessage
@@ -32,6 +32,8 @@ class Delivery:
     text: str
     attempts: int
     attachments: tuple[Attachment, ...]
+    keyboard: str | None = None
+    client_id: int | None = None
 
 
 async def enqueue(
@@ -43,8 +45,13 @@ async def enqueue(
     text: str,
     subject: str | None = None,
     attachments: Sequence[Attachment] = (),
+    keyboard: str | None = None,
+    client_id: int | None = None,
 ) -> OutboxMessage:
-    """Add a message to the caller's transaction: it is delivered only if that transaction commits."""
+    """Add a message to the caller's transaction: it is delivered only if that transaction commits.
+
+    ``keyboard`` names the buttons Telegram shows under it; ``client_id`` is the client it is about.
+    """
     message = OutboxMessage(
         created_at=datetime.now(UTC),
         kind=kind,
@@ -54,6 +61,8 @@ async def enqueue(
         text=text,
         attempts=0,
         next_attempt_at=datetime.now(UTC),
+        keyboard=keyboard,
+        client_id=client_id,
     )
     session.add(message)
     await session.flush()
@@ -98,14 +107,23 @@ async def due_deliveries(session: AsyncSession, now: datetime, limit: int = 20) 
             m.text,
             m.attempts,
             tuple(by_message.get(m.id, ())),
+            m.keyboard,
+            m.client_id,
         )
         for m in messages
     ]
 
 
+# A message about one client keeps its text (the client's name and words) only until it is settled:
+# afterwards those live only in the events, where retention and /forget reach them.
+_SETTLED_TEXT = case((OutboxMessage.client_id.is_(None), OutboxMessage.text), else_="")
+
+
 async def mark_sent(session: AsyncSession, message_id: int) -> None:
     await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == message_id).values(sent_at=datetime.now(UTC))
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(sent_at=datetime.now(UTC), text=_SETTLED_TEXT)
     )
 
 
@@ -126,7 +144,10 @@ async def mark_failed(session: AsyncSession, message_id: int, error: str) -> Non
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
         .values(
-            attempts=OutboxMessage.attempts + 1, failed_at=datetime.now(UTC), last_error=error[:ERROR_LIMIT]
+            attempts=OutboxMessage.attempts + 1,
+            failed_at=datetime.now(UTC),
+            last_error=error[:ERROR_LIMIT],
+            text=_SETTLED_TEXT,
         )
     )
 

@@ -39,6 +39,7 @@ from sqlalchemy.sql.selectable import FromClause
 
 from storage.aggregates import Breakdown, Funnel, ModelUsage, PeriodAggregates
 from storage.event_types import PAID, EventType
+from storage.followup_queries import handled_between
 from storage.models import StoredEvent
 
 UNKNOWN_REASON = "unknown"
@@ -333,4 +334,6 @@ async def load_period_aggregates(
         first_message_to_booking_seconds=first_message_seconds,
         repeat_bookings=repeat_bookings,
         model_usage=await load_model_usage(session, *_period_calls(scope)),
+        # Marks carry no location: the follow-up numbers are the whole business's.
+        followup=await handled_between(session, *bounds),
     )

@@ -5,6 +5,7 @@ channel posts and group messages. The stranger learns nothing and changes nothin
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from bot.telegram.dispatcher import build_dispatcher
 from reports.alerts import RULES
 from reports.texts import commands as texts
 from reports.texts.report import PERIOD_BUTTONS
+from storage.alert_state import muted_rules
 from storage.database import Database
 from storage.models import OwnerAudit, StoredEvent
 from storage.writer import EventWriter
@@ -146,3 +148,56 @@ async def test_a_stranger_gets_no_data_through_any_path(tmp_path: Path) -> None:
         api.send_private_message(OWNER, "/client tg_1")
         await api.wait_for("sendMessage", count=len(commands) + 3, timeout=30)
         assert SECRET_NAME in api.calls_of("sendMessage")[-2].params["text"]
+
+
+STAFF = 3003
+STAFF_COMMANDS = {"followup", "client", "search", "start", "help"}
+STAFF_ACTIONS = {"followup", "followup.open", "followup.done", "client", "client.open", "search"}
+
+
+async def test_staff_get_the_lists_cards_and_search_and_nothing_else(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path, staff=[STAFF]) as harness:
+        api = harness.api
+        paid = event("tg_1", 2, event="payment_status", status="paid", amount=4321)
+        await write(harness, event("tg_1", 1, name=SECRET_NAME, message=SECRET_TEXT), paid)
+        dispatcher = _dispatcher(tmp_path)
+        commands = sorted(owner_commands(dispatcher))
+        for command in commands:
+            api.send_private_message(STAFF, f"/{command} tg_1")
+        # /client answers with the card and the timeline; every other command with one message.
+        answers = await api.wait_for("sendMessage", count=len(commands) + 1, timeout=60)
+        refused = [call for call in answers if call.params["text"] == texts.STAFF_REFUSAL]
+        assert len(refused) == len(set(commands) - STAFF_COMMANDS)
+        assert any(SECRET_NAME in call.params["text"] for call in answers)  # the card: staff may see it
+
+        presses = [data for datas in forged_callbacks(dispatcher).values() for data in datas]
+        for data in presses:
+            api.press_button(STAFF, data)
+        await api.wait_for("answerCallbackQuery", count=len(presses), timeout=60)
+
+        # A marker: once its answer is in, everything sent before it has been handled.
+        def helps() -> int:
+            return sum(call.params.get("text") == texts.STAFF_HELP for call in api.calls_of("sendMessage"))
+
+        before = helps()
+        api.send_private_message(STAFF, "/start")
+        while helps() == before:
+            await api.wait_for("sendMessage", count=len(api.calls_of("sendMessage")) + 1, timeout=60)
+
+        staff_calls = [call for call in api.calls if call.params.get("chat_id") == STAFF]
+        assert {call.method for call in staff_calls} <= {
+            "sendMessage",
+            "editMessageText",
+            "editMessageReplyMarkup",
+            "sendPhoto",  # the client's journey, part of /client
+        }
+        for call in staff_calls:
+            shown = str(call.params)
+            assert "Оплачено" not in shown and "4321" not in shown and "4\xa0321" not in shown
+        async with harness.db.sessions() as session:
+            actions = set((await session.execute(select(OwnerAudit.action))).scalars())
+            users = set((await session.execute(select(StoredEvent.user_id))).scalars())
+        assert actions <= STAFF_ACTIONS and "client" in actions
+        assert users == {"tg_1"}  # nothing forgotten
+        async with harness.db.sessions() as session:
+            assert await muted_rules(session, datetime.now(UTC)) == {}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from reports.alerts import (
+    CASE_RULES,
     RULES,
     AiBudget,
     AlertSettings,
@@ -23,7 +25,9 @@ from reports.alerts import (
     silence_p_value,
     slow_ai,
     source_silent,
+    unanswered,
 )
+from reports.followup import FollowupItem
 from storage.aggregates import ModelUsage
 from storage.alert_inputs import (
     ALL_CHANNELS,
@@ -35,6 +39,7 @@ from storage.alert_inputs import (
     RateComparison,
     Rejections,
 )
+from storage.followup_items import ListKind
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 NOW = datetime(2025, 3, 15, 11, 0, tzinfo=UTC)  # 14:00 in Kazan
@@ -328,11 +333,67 @@ def test_ingest_errors_fire_at_the_threshold() -> None:
     assert not ingest_errors(replace(rejections, count=9), SETTINGS, MOSCOW).firing
 
 
+# --- unanswered ---------------------------------------------------------------------------------------
+
+
+def waiting(
+    client_id: int, minutes: float, name: str | None = "Алсу <b>", message: str | None = None
+) -> FollowupItem:
+    return FollowupItem(
+        kind=ListKind.UNANSWERED,
+        client_id=client_id,
+        user_ids=(f"tg_{client_id}",),
+        name=name,
+        phone=None,
+        channel="telegram",
+        since=NOW - timedelta(minutes=minutes),
+        event="message_received",
+        message=message,
+    )
+
+
+def test_unanswered_is_one_verdict_per_waiting_client_in_working_hours_only() -> None:
+    message = "Здравствуйте <script>" + "я" * 300
+    first, second = unanswered(
+        [waiting(7, 65, message=message), waiting(8, 12, name=None)], SETTINGS, NOW, MOSCOW
+    )
+    assert (first.rule, first.scope, first.client_id, first.firing) == ("unanswered", "7", 7, True)
+    assert first.value == pytest.approx(65) and first.since == NOW - timedelta(minutes=65)
+    assert "ждёт ответа 1\xa0ч 5\xa0мин: Алсу &lt;b&gt; (tg_7), канал telegram" in first.text
+    preview = first.text.split("«")[1].split("»")[0]
+    assert preview.startswith("Здравствуйте &lt;script&gt;") and len(html.unescape(preview)) == 200
+    assert "ждёт ответа 12\xa0мин: tg_8, канал telegram" in second.text  # no name: the id
+
+    night = NOW.replace(hour=19)  # 22:00 in Kazan
+    assert not any(verdict.firing for verdict in unanswered([waiting(7, 65)], SETTINGS, night, MOSCOW))
+    overnight = AlertSettings(working_hours="21:00-09:00")
+    assert unanswered([waiting(7, 65)], overnight, night, MOSCOW)[0].firing
+    assert not unanswered([waiting(7, 65)], overnight, NOW, MOSCOW)[0].firing
+
+
+@pytest.mark.parametrize("hours", ["9:00-21:00", "09:00-25:00", "09:00", "09:00-24:30", "утро"])
+def test_working_hours_must_be_a_range_of_times(hours: str) -> None:
+    with pytest.raises(ValidationError, match="working_hours"):
+        AlertSettings(working_hours=hours)
+
+
+def test_working_hours_ends_are_start_included_end_excluded() -> None:
+    day = AlertSettings()
+    assert [day.is_working_time(time(h, m)) for h, m in ((8, 59), (9, 0), (20, 59), (21, 0))] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert AlertSettings(working_hours="10:00-24:00").is_working_time(time(23, 59))
+    assert AlertSettings(working_hours="00:00-00:00").is_working_time(time(3, 0))
+
+
 # --- all rules together ------------------------------------------------------------------------------
 
 
 def test_quiet_moment_gives_a_non_firing_verdict_for_every_rule_and_channel() -> None:
-    verdicts = evaluate_all(quiet_inputs(), SETTINGS, SLA, BUDGET)
+    verdicts = evaluate_all(quiet_inputs(), SETTINGS, SLA, budget=BUDGET)
     assert [(v.rule, v.scope) for v in verdicts] == [
         ("conversion_drop", ""),
         ("no_show_spike", ""),
@@ -344,7 +405,8 @@ def test_quiet_moment_gives_a_non_firing_verdict_for_every_rule_and_channel() ->
         ("ai_budget", "2025-03 80%"),
         ("ai_budget", "2025-03 100%"),
     ]
-    assert {v.rule for v in verdicts} == set(RULES)
+    # A case rule has a verdict per waiting client, and nobody waits.
+    assert {v.rule for v in verdicts} == set(RULES) - set(CASE_RULES)
     assert "ai_budget" not in {v.rule for v in evaluate_all(quiet_inputs(), SETTINGS, SLA)}  # no budget set
     assert not any(v.firing for v in verdicts)
     assert all(v.text.startswith("✅") for v in verdicts)
@@ -360,8 +422,9 @@ def test_every_rule_fires_with_its_numbers() -> None:
         rejections=Rejections(25, NOW - timedelta(hours=1), NOW - timedelta(minutes=50), "http", "x: y"),
         model_calls=spent(("RUB", 12_000.0)),
     )
-    verdicts = evaluate_all(broken, SETTINGS, SLA, BUDGET)
-    assert [v.rule for v in verdicts if v.firing] == [*RULES, "ai_budget"]  # both budget levels
+    verdicts = evaluate_all(broken, SETTINGS, SLA, [waiting(7, 30)], BUDGET)
+    firing = [v.rule for v in verdicts if v.firing]
+    assert firing == [*RULES[:-1], "ai_budget", "unanswered"]  # both budget levels
     for verdict in verdicts:
         assert verdict.numbers and verdict.since is not None
         assert verdict.check in verdict.text

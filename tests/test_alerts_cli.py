@@ -25,6 +25,13 @@ def day_of_dialogs(start: datetime, prefix: str, clients: int, with_lead: int) -
                 {"timestamp": at.isoformat(), "event": "message_received", "user_id": f"{prefix}_{number}"}
             )
         )
+        # Every client is answered: nobody waits, so only the conversion rule speaks.
+        answer_at = (at + timedelta(seconds=30)).isoformat()
+        lines.append(
+            orjson.dumps(
+                {"timestamp": answer_at, "event": "assistant_response", "user_id": f"{prefix}_{number}"}
+            )
+        )
         if number < with_lead:
             lead_at = (at + timedelta(minutes=5)).isoformat()
             lines.append(

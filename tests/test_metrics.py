@@ -52,6 +52,7 @@ DESIGN_KEYS = [
     "top_intents",
     "refusal_reasons",
     "ai_cost",
+    "followup",
 ]
 
 
@@ -142,6 +143,7 @@ EXPECTED: dict[str, Any] = {
     "top_intents": [["booking.request", 2], ["price", 2]],
     "refusal_reasons": [["нет вечерних слотов", 2], ["price", 1], ["unknown", 1]],
     "ai_cost": no_model_calls(per_lead_and_booking=0.0),
+    "followup": {"handled": 0, "rescued": 0},
 }
 EXPECTED_PREVIOUS: dict[str, Any] = {
     "period": {"from": "2025-03-08", "to": "2025-03-09"},
@@ -165,6 +167,7 @@ EXPECTED_PREVIOUS: dict[str, Any] = {
     "top_intents": [],
     "refusal_reasons": [],
     "ai_cost": no_model_calls(per_lead_and_booking=None),
+    "followup": {"handled": 0, "rescued": 0},
 }
 
 
@@ -229,6 +232,7 @@ async def test_empty_period_gives_zeros_and_nulls(db: Database, writer: EventWri
         "top_intents": [],
         "refusal_reasons": [],
         "ai_cost": no_model_calls(per_lead_and_booking=None),
+        "followup": {"handled": 0, "rescued": 0},
     }
     assert previous["period"] == {"from": "2025-05-31", "to": "2025-05-31"}
     assert "by_location" not in previous

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import html
-from datetime import UTC, datetime
 
-from bot.cli.common import opened_database, print_json
+from bot.cli.common import chosen_moment, opened_database, print_json
 from bot.settings import Settings
 from reports.alert_check import verdicts_at
 from reports.texts.alerts import check_summary
@@ -19,12 +18,16 @@ from reports.texts.numbers import format_local
 async def run_alerts_command(settings: Settings, args: argparse.Namespace) -> int:
     """``alerts check``: the firing verdicts as JSON, or their texts (plain, unescaped) for a terminal."""
     zone = settings.tz
-    now: datetime = args.now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=zone)
+    now = chosen_moment(args.now, zone)
     async with opened_database(settings) as db:
         verdicts = await verdicts_at(
-            db.sessions, now, zone, settings.alerts, settings.reports.sla_seconds, settings.ai.budget()
+            db.sessions,
+            now,
+            zone,
+            settings.alerts,
+            settings.reports.sla_seconds,
+            settings.followup,
+            settings.ai.budget(),
         )
     firing = [verdict for verdict in verdicts if verdict.firing]
     if args.json:

@@ -45,6 +45,15 @@ def _period_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--location", metavar="NAME", help="only events of this location")
 
 
+def _now(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--now",
+        type=_moment,
+        metavar="ISO",
+        help="the moment to evaluate at (default: now; naive = timezone)",
+    )
+
+
 def _json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -94,13 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         alerts.add_parser("check", help="evaluate every rule without sending; print what would fire"),
         nested=True,
     )
-    check.add_argument(
-        "--now",
-        type=_moment,
-        metavar="ISO",
-        help="the moment to evaluate at (default: now; naive = timezone)",
-    )
+    _now(check)
     _json(check)
+
+    followup = command("followup", "who to answer and call today: the four follow-up lists")
+    _now(followup)
+    followup.add_argument("--location", metavar="NAME", help="only clients put on a list by this location")
+    _json(followup)
 
     jobs = command("jobs", "run a scheduled job now").add_subparsers(
         dest="jobs_action", required=True, metavar="ACTION"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import orjson
@@ -27,6 +27,13 @@ async def opened_database(settings: Settings) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.close()
+
+
+def chosen_moment(given: datetime | None, zone: tzinfo) -> datetime:
+    """``--now`` as an aware moment (naive is read in the configured zone), else the current time."""
+    if given is None:
+        return datetime.now(UTC)
+    return given if given.tzinfo is not None else given.replace(tzinfo=zone)
 
 
 def local_iso(moment: datetime, zone: tzinfo) -> str:

@@ -10,11 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.cli.common import opened_database
 from bot.runtime.jobs.alerts import AlertEngine
-from bot.runtime.jobs.daily_report import KIND as DAILY_REPORT_KIND
+from bot.runtime.jobs.daily_report import morning_report, queue_morning_report
 from bot.runtime.jobs.retention import RetentionJob
-from bot.runtime.owner_outbox import enqueue_for_owners
 from bot.settings import Settings
-from reports.owner_report import build_report
 from reports.periods import Period
 from reports.texts import cli as texts
 
@@ -24,17 +22,9 @@ async def run_job(settings: Settings, args: argparse.Namespace) -> int:
     async with opened_database(settings) as db:
         if args.job == "daily-report":
             yesterday = now.astimezone(settings.tz).date() - timedelta(days=1)
-            scope = settings.report_scope(Period(yesterday, yesterday))
-            report = await build_report(db.sessions, scope, with_charts=True)
+            report = await morning_report(db, settings, Period(yesterday, yesterday))
             async with db.sessions() as session, session.begin():
-                recipients = await enqueue_for_owners(
-                    session,
-                    settings,
-                    kind=DAILY_REPORT_KIND,
-                    text=report.text,
-                    subject=report.subject,
-                    attachments=report.charts,
-                )
+                recipients = await queue_morning_report(session, settings, report)
             print(texts.JOB_REPORT_QUEUED.format(day=yesterday, recipients=recipients))
         elif args.job == "alerts":
             queued = await AlertEngine(db, settings, lambda: None).check(now)

@@ -83,6 +83,12 @@ def alerts(args: argparse.Namespace, settings: Settings) -> int:
     return _quiet(run_alerts_command(settings, args))
 
 
+def followup(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.followup import show_followup
+
+    return _quiet(show_followup(settings, args))
+
+
 def jobs(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli.jobs import run_job
 
@@ -123,6 +129,7 @@ COMMANDS: dict[str, Command] = {
     "forget": forget,
     "anonymize": anonymize,
     "alerts": alerts,
+    "followup": followup,
     "jobs": jobs,
     "export": export,
     "quarantine": quarantine,

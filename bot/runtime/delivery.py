@@ -16,9 +16,11 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
+from aiogram.types import InlineKeyboardMarkup
 
 from bot.background import cancel_and_wait
 from bot.telegram.media import photo_albums
+from bot.telegram.views.followup import outbox_keyboard
 from reports.texts.html import CAPTION_LIMIT, pack_lines
 from storage.database import Database, StorageUnavailable
 from storage.outbox import Delivery, due_deliveries, mark_failed, mark_retry, mark_sent
@@ -42,19 +44,30 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.5, 1.0))
 
 
+async def _send_text(bot: Bot, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
+    """The text in as few messages as fit, the buttons under the last one."""
+    chunks = pack_lines(text.split("\n"))
+    for number, chunk in enumerate(chunks, start=1):
+        await bot.send_message(chat_id, chunk, reply_markup=keyboard if number == len(chunks) else None)
+
+
 async def send_to_telegram(bot: Bot, delivery: Delivery) -> None:
-    """The text, then the charts; a short text rides as the album's caption instead."""
+    """The text, then the charts; a short text rides as the album's caption instead. With buttons (which
+    an album cannot carry) the charts go first and the text with its buttons after them, so a retry after
+    a failed album does not repeat the text."""
     chat_id = int(delivery.recipient)
-    as_caption = bool(delivery.attachments) and len(delivery.text) <= CAPTION_LIMIT
-    if not as_caption:
-        for chunk in pack_lines(delivery.text.split("\n")):
-            await bot.send_message(chat_id, chunk)
+    keyboard = outbox_keyboard(delivery.keyboard, delivery.client_id)
+    as_caption = bool(delivery.attachments) and len(delivery.text) <= CAPTION_LIMIT and keyboard is None
+    if not as_caption and keyboard is None:
+        await _send_text(bot, chat_id, delivery.text, None)
     albums = photo_albums(delivery.attachments, delivery.text if as_caption else None)
     for album in albums:
         if len(album) == 1:
             await bot.send_photo(chat_id, album[0].media, caption=album[0].caption)
         else:
             await bot.send_media_group(chat_id, media=album)
+    if keyboard is not None:
+        await _send_text(bot, chat_id, delivery.text, keyboard)
 
 
 class DeliveryWorker:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -13,14 +14,12 @@ from bot.ingestion.http_app import ServiceState
 from bot.runtime.delivery import DeliveryWorker
 from bot.runtime.email_delivery import EmailSender
 from bot.runtime.jobs.alerts import AlertEngine
-from bot.runtime.jobs.daily_report import DailyReportJob
+from bot.runtime.jobs.daily_report import DailyReportJob, morning_report
 from bot.runtime.jobs.retention import RetentionJob
 from bot.runtime.scheduler import build_scheduler
 from bot.runtime.storage_alarm import StorageAlarm
 from bot.runtime.telegram_link import TelegramLink
 from bot.settings import Settings
-from reports.owner_report import OwnerReport, build_report
-from reports.periods import Period
 from storage.database import Database
 from storage.writer import EventWriter
 
@@ -51,10 +50,7 @@ def start_owner_services(
     delivery = DeliveryWorker(db, connected_bot, send_email=send_email)
     delivery.start()
 
-    async def morning_report(period: Period) -> OwnerReport:
-        return await build_report(db.sessions, settings.report_scope(period), with_charts=True)
-
-    daily = DailyReportJob(db, settings, morning_report, delivery.wake)
+    daily = DailyReportJob(db, settings, partial(morning_report, db, settings), delivery.wake)
     alerts = AlertEngine(db, settings, delivery.wake)
     retention = RetentionJob(db, settings, writer.forget_identities)
     scheduler = build_scheduler(settings, daily, alerts=alerts.check, retention=retention.run)

@@ -12,6 +12,7 @@ from bot.telegram.errors import on_error
 from bot.telegram.handlers import (
     alerts,
     clients,
+    followup,
     privacy,
     reports,
     search,
@@ -27,7 +28,8 @@ from storage.writer import EventWriter
 
 
 def owners_router() -> Router:
-    """The owners' commands under one router: the audit middleware and the error handler apply to all."""
+    """The owners' and staff's commands under one router: the audit middleware and the error handler
+    apply to all. Each feature's router lets in whom it serves; staff end at the staff router."""
     router = Router(name="owners")
     audit = AuditMiddleware()
     router.message.middleware(audit)
@@ -42,7 +44,9 @@ def owners_router() -> Router:
         search.create_router(),
         export_handlers.create_router(),
         crm_handlers.create_router(),
+        followup.create_router(),
         start.create_router(),
+        start.create_staff_router(),
     )
     return router
 

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from reports.texts.html import escape, escape_short, shown
+from reports.followup import FollowupItem
+from reports.texts.html import escape, escape_short, shorten, shown
 from reports.texts.numbers import (
     MINUS,
     NBSP,
     NONE,
     format_cost,
     format_decimal,
+    format_duration,
     format_int,
     format_local,
     format_percent,
@@ -45,6 +47,7 @@ RULE_TITLES = {
     "source_silent": "Тишина в канале",
     "ingest_errors": "Ошибки приёма событий",
     "ai_budget": "Бюджет на ИИ",
+    "unanswered": "Клиенты без ответа",
 }
 MONTHS = (
     "январь",
@@ -76,7 +79,9 @@ CHECKS = {
     "ai_budget": CHECK_PREFIX + "какие модели обходятся дороже всего (/report → «Стоимость ИИ») и на каких "
     "клиентах (/client); не вырос ли промпт или история диалога, не повторяет ли ассистент вызовы по кругу; "
     "не пора ли перевести простые шаги (классификацию интента) на модель дешевле.",
+    "unanswered": "Что сделать: ответьте клиенту или позвоните ему, затем отметьте «Обработано» в карточке.",
 }
+MESSAGE_PREVIEW = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +309,37 @@ def budget_text(
     return "\n".join((head, outlook, CHECKS["ai_budget"]))
 
 
+def unanswered_text(item: FollowupItem, now: datetime, zone: tzinfo) -> str:
+    """One waiting client: who (name or id), where, how long, the start of their message, what to do."""
+    who = escape_short(item.title, 80)
+    if item.name and item.user_ids:
+        who += f" ({escape_short(item.user_ids[0], 60)})"
+    lines = [
+        f"💬 Клиент ждёт ответа {format_duration(now - item.since)}: {who}, канал {shown(item.channel)}.",
+        f"Написал(а) {format_local(item.since, zone)}.",
+    ]
+    if item.message:
+        lines.append(f"Сообщение: «{escape(shorten(item.message, MESSAGE_PREVIEW))}»")
+    lines.append(CHECKS["unanswered"])
+    return "\n".join(lines)
+
+
+def unanswered_summary(waited_minutes: list[float], threshold_minutes: float) -> str:
+    """A burst of waiting clients in one message: how many, the longest wait; names are in /followup."""
+    longest = format_duration(timedelta(minutes=max(waited_minutes, default=0)))
+    return (
+        f"💬 Ждут ответа дольше {format_decimal(threshold_minutes, 0)} мин: "
+        f"{format_int(len(waited_minutes))} клиентов, дольше всех — {longest}.\n"
+        "Весь список с карточками — /followup."
+    )
+
+
+def case_log(verdict: AlertVerdict) -> str:
+    """What /alerts keeps of a client's alert: the client's number, never their name or words."""
+    waited = "" if verdict.value is None else f", {format_decimal(verdict.value, 0)} мин"
+    return f"{RULE_TITLES.get(verdict.rule, verdict.rule)}: клиент #{escape(verdict.scope)}{waited}"
+
+
 def check_summary(firing: int, moment: str) -> str:
     """The first line of ``leadtrail alerts check``; ``moment`` is already formatted."""
     if not firing:
@@ -339,7 +375,9 @@ def _budget_condition(budget: AiBudget | None) -> str:
     )
 
 
-def thresholds(settings: AlertSettings, sla_seconds: float, budget: AiBudget | None = None) -> dict[str, str]:
+def thresholds(
+    settings: AlertSettings, sla_seconds: float, unanswered_minutes: float, budget: AiBudget | None = None
+) -> dict[str, str]:
     """Each rule's condition in plain words, from the rules' own thresholds and windows."""
     return {
         "conversion_drop": f"падение ≥ {format_percent(settings.conversion_drop, 0)} к тем же часам "
@@ -355,6 +393,9 @@ def thresholds(settings: AlertSettings, sla_seconds: float, budget: AiBudget | N
         "ingest_errors": f"от {settings.ingest_errors_per_hour} отклонённых событий "
         f"за {_hours(INGEST_WINDOW)}",
         "ai_budget": _budget_condition(budget),
+        "unanswered": f"клиент ждёт ответа дольше {format_decimal(unanswered_minutes, 0)} мин, "
+        f"в рабочие часы {settings.working_hours}; больше {settings.unanswered_max_per_check} "
+        "за проверку — одной сводкой",
     }
 
 
@@ -378,7 +419,12 @@ def page(
     lines = [PAGE_HEADER]
     for rule in rules:
         lines.append(f"\n<b>{escape(RULE_TITLES[rule])}</b> — {escape(conditions[rule])}")
-        lines.extend(_verdict_line(verdict) for verdict in verdicts if verdict.rule == rule)
+        own = [verdict for verdict in verdicts if verdict.rule == rule]
+        if any(verdict.client_id is not None for verdict in own):
+            firing = sum(1 for verdict in own if verdict.firing)
+            lines.append(f"  {'🔴' if firing else '🟢'} ждут ответа: {format_int(len(own))}")
+        else:
+            lines.extend(_verdict_line(verdict) for verdict in own)
         if rule in muted:
             lines.append(f"  🔕 заглушено до {format_local(muted[rule], zone)}")
     lines.append(f"\n{PAGE_RECENT}")

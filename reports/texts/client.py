@@ -105,10 +105,16 @@ def ai_cost_line(cost: AiCost) -> str | None:
 
 
 def card(
-    client: ClientCard, channels: list[str], status: ClientStatus, zone: tzinfo, cost: AiCost | None = None
+    client: ClientCard,
+    channels: list[str],
+    status: ClientStatus,
+    zone: tzinfo,
+    cost: AiCost | None = None,
+    *,
+    show_paid: bool = True,
 ) -> str:
-    """The card at the top of /client: who, which ids, since when, where they stand, what they paid, what
-    their dialog cost in model calls."""
+    """The card at the top of /client: who, which ids, since when, where they stand, what they paid
+    (unless ``show_paid`` is off: staff do not see revenue), what their dialog cost in model calls."""
     lines = [f"👤 <b>{escape(client.name or NO_NAME)}</b> · #{client.id}"]
     for kind, label in IDENTITY_LABELS.items():
         if values := client.identities.get(kind):
@@ -121,7 +127,7 @@ def card(
     if status.reason:
         stage += f" — {escape_short(status.reason, 200)}"
     lines.append(f"{CARD_STATUS}: {stage}")
-    if status.payments:
+    if status.payments and show_paid:
         lines.append(f"{CARD_PAID}: {format_money(status.total_paid)} ({status.payments})")
     if cost is not None and (line := ai_cost_line(cost)) is not None:
         lines.append(escape(line))
@@ -176,14 +182,14 @@ def timeline_page(events: list[StoredEvent], page: int, pages: int, zone: tzinfo
     return header + "\n\n" + "\n\n".join(_event_line(event, zone) for event in events)
 
 
-def details(events: list[StoredEvent], zone: tzinfo) -> list[str]:
-    """Every field of every event on the page, split into as many messages as needed."""
+def details(events: list[StoredEvent], zone: tzinfo, hidden: frozenset[str] = frozenset()) -> list[str]:
+    """Every field of every event on the page but the ``hidden`` ones, in as many messages as needed."""
     lines = []
     for event in events:
         fields: dict[str, Any] = event_fields(event)
         lines.append(f"<b>{format_local(event.ts, zone, SECONDS)}</b> {escape(event.event)}")
         for key, value in fields.items():
-            if key == "timestamp":
+            if key == "timestamp" or key in hidden:
                 continue
             shown = format_local(value, zone, SECONDS) if hasattr(value, "astimezone") else value
             lines.append(f"  <code>{escape(key)}</code>: {escape(shown)}")

@@ -3,7 +3,7 @@ changed against the previous period. The only formatter: every text and chart us
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 NBSP = "\u00a0"
 NONE = "—"  # a ratio with nothing to divide by, a median of nothing
@@ -58,6 +58,20 @@ def format_quantity(value: float | None, unit: str) -> str:
 
 def format_local(moment: datetime, zone: tzinfo, pattern: str = "%d.%m.%Y %H:%M") -> str:
     return moment.astimezone(zone).strftime(pattern)
+
+
+def format_duration(elapsed: timedelta) -> str:
+    """How long, roughly: "меньше минуты", "12 мин", "1 ч 5 мин", "3 дн 2 ч"."""
+    minutes = max(int(elapsed.total_seconds() // 60), 0)
+    if minutes < 1:
+        return "меньше минуты"
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}{NBSP}дн" + (f" {hours}{NBSP}ч" if hours else "")
+    if hours:
+        return f"{hours}{NBSP}ч" + (f" {minutes}{NBSP}мин" if minutes else "")
+    return f"{minutes}{NBSP}мин"
 
 
 def format_days(start: date, end: date) -> str:

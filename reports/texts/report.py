@@ -29,6 +29,7 @@ from reports.texts.numbers import (
     points_change,
     quantity_change,
 )
+from storage.followup_items import RESCUE_WINDOW
 
 TOP_REASONS = 5
 TOP_MODELS = 3
@@ -176,6 +177,19 @@ def _ai_cost(cost: AiCost, before: AiCost, compared: bool) -> list[str]:
     return lines
 
 
+def _followup(report: Report) -> list[str]:
+    """Measured rescue: shown once someone works the follow-up lists."""
+    handled, rescued = report.followup.handled, report.followup.rescued
+    if not handled:
+        return []
+    return [
+        "",
+        "<b>Списки /followup</b>",
+        f"Обработано: {format_int(handled)}, из них записались в течение {RESCUE_WINDOW.days} дней: "
+        f"{format_int(rescued)} ({format_percent(rescued / handled)})",
+    ]
+
+
 def summary(report: Report, *, sla_seconds: float) -> str:
     """The summary (HTML) with changes against ``report.previous``."""
     before = report.previous
@@ -188,6 +202,7 @@ def summary(report: Report, *, sla_seconds: float) -> str:
         *_speed(report, before, sla_seconds),
         *_ai_cost(report.ai_cost, before.ai_cost, before.has_data),
         *_refusal_reasons(report),
+        *_followup(report),
     ]
     return "\n".join(lines)
 

@@ -42,12 +42,23 @@ async def show_alerts(message: Message, db: Database, settings: Settings) -> Non
     """The rules' state right now (evaluated, not sent) and the last alerts."""
     now = datetime.now(UTC)
     verdicts = await verdicts_at(
-        db.sessions, now, settings.tz, settings.alerts, settings.reports.sla_seconds, settings.ai.budget()
+        db.sessions,
+        now,
+        settings.tz,
+        settings.alerts,
+        settings.reports.sla_seconds,
+        settings.followup,
+        settings.ai.budget(),
     )
     async with db.sessions() as session:
         muted = await muted_rules(session, now)
         recent = [(entry.at, entry.text) for entry in await recent_alerts(session)]
-    conditions = texts.thresholds(settings.alerts, settings.reports.sla_seconds, settings.ai.budget())
+    conditions = texts.thresholds(
+        settings.alerts,
+        settings.reports.sla_seconds,
+        settings.followup.unanswered_minutes,
+        settings.ai.budget(),
+    )
     chunks = pack_lines(texts.page(RULES, verdicts, conditions, muted, recent, settings.tz))
     for number, chunk in enumerate(chunks, start=1):
         await message.answer(chunk, reply_markup=mute_keyboard() if number == len(chunks) else None)

@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.settings import Settings
-from bot.telegram.filters import IsOwner
+from bot.telegram.filters import IsTeam
 from bot.telegram.middlewares import audited
 from bot.telegram.views.search import hits_keyboard
 from reports.texts import search as texts
@@ -36,6 +36,6 @@ async def search(message: Message, command: CommandObject, db: Database, setting
 def create_router() -> Router:
     """A fresh router each time: a router can belong to one dispatcher only."""
     router = Router(name="search")
-    router.message.filter(IsOwner())
+    router.message.filter(IsTeam())
     router.message.register(search, Command("search"), flags=audited("search"))
     return router
