@@ -78,6 +78,9 @@ async def test_sigterm_drains_with_503_and_commits_what_it_acknowledged(tmp_path
         {
             "database": {"url": f"sqlite+aiosqlite:///{db_path}", "busy_timeout_ms": 60_000},
             "ingest": {"port": port, "tokens": [TOKEN], "retry_after_seconds": 2},
+            # The OTLP sweep every half second: at SIGTERM it waits for the lock too, and the drain
+            # must not wait for it.
+            "ai": {"trace_wait_seconds": 2},
         },
     )
     traffic = Traffic()
@@ -87,7 +90,7 @@ async def test_sigterm_drains_with_503_and_commits_what_it_acknowledged(tmp_path
             while len(traffic.acknowledged) < 300:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
         async with sqlite_write_lock(db_path):
-            await asyncio.sleep(0.3)  # the senders' next requests wait in the writer for the lock
+            await asyncio.sleep(0.6)  # the senders' next requests (and a sweep) wait for the lock
             held = len(traffic.acknowledged)
             service.process.send_signal(signal.SIGTERM)
             traffic.terminated = True

@@ -21,7 +21,7 @@ from bot.connectors.bitrix24.worker import CrmWorker, prepare_crm_worker
 from bot.ingestion.auth import SourceToken
 from bot.ingestion.http_app import IngestConfig, ServiceState, create_ingest_app, trace_waiter
 from bot.ingestion.trace_wait import TraceWaiter
-from bot.runtime.leadership import start_leadership
+from bot.runtime.leadership import Leadership, start_leadership
 from bot.runtime.log_scrub import scrub_http_server_log
 from bot.runtime.trace_sweeper import sweep_waiting_calls
 from bot.settings import Settings
@@ -138,19 +138,27 @@ async def serve(
         await stop.wait()
         logger.info("stopping: finishing requests in flight and committing what was acknowledged")
     finally:
-        if leadership is not None:
-            await leadership.stop()
-        if crm is not None:
-            await crm.stop()
-        await cancel_and_wait(sweeper)
-        # The writer first: it commits what it holds while the listener still answers newcomers 503
-        # (WriterClosed), so senders retry instead of meeting a closed port mid-request.
-        await writer.close()
+        # The writer's drain starts at once, beside the loops' stop: it refuses newcomers (WriterClosed,
+        # answered 503 while the listener still runs, so senders retry instead of meeting a closed port)
+        # and commits what it holds, even while a loop waits for the database's lock before it stops.
+        await asyncio.gather(writer.close(), _stop_loops(leadership, crm, sweeper))
         if runner is not None:
             await runner.cleanup()
         await indexer.close()
         await db.close()
         logger.info("stopped")
+
+
+async def _stop_loops(
+    leadership: Leadership | None, crm: CrmWorker | None, sweeper: asyncio.Task[None] | None
+) -> None:
+    """Polling, the scheduler and delivery, the CRM worker and the OTLP sweep, each stopped for good.
+    What they were writing is safe to cut: each picks its work up from the database at the next start."""
+    if leadership is not None:
+        await leadership.stop()
+    if crm is not None:
+        await crm.stop()
+    await cancel_and_wait(sweeper)
 
 
 async def run_until_signal(settings: Settings) -> None:
