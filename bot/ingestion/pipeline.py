@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from bot.ingestion.validation import FieldError, validate_items
-from storage.writer import EventWriter, Rejected
+from storage.writer import INTERNAL_ERROR, EventWriter, Rejected
 
 _CHANNEL_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
@@ -72,5 +72,8 @@ async def ingest_items(
         )
         for index, item in validated.rejected
     ]
-    result = await writer.write(validated.rows, rejected)
-    return IngestOutcome(result.accepted, result.duplicates, validated.errors)
+    result = await writer.write(validated.rows, rejected, source=source)
+    # Events that failed alone in the writer (a bug, data the database refused) are quarantined there.
+    failed = [FieldError(validated.row_indexes[position], None, INTERNAL_ERROR) for position in result.failed]
+    errors = sorted([*validated.errors, *failed], key=lambda error: error.index)
+    return IngestOutcome(result.accepted, result.duplicates, errors)

@@ -134,6 +134,7 @@ class Validated:
     rows: list[EventRow]
     errors: list[FieldError]
     rejected: list[tuple[int, Any]]
+    row_indexes: list[int]  # each row's index in the batch
 
 
 def _to_utc(moment: datetime, local_zone: tzinfo) -> datetime:
@@ -228,7 +229,7 @@ def validate_items(
 
     ``channels``: when given, an event on any other channel is rejected (a token scoped to channels).
     """
-    result = Validated(rows=[], errors=[], rejected=[])
+    result = Validated(rows=[], errors=[], rejected=[], row_indexes=[])
     validate = Event.model_validate
     for offset, item in enumerate(items):
         index = first_index + offset
@@ -255,4 +256,5 @@ def validate_items(
             result.rejected.append((index, item))
             continue
         result.rows.append(to_row(event, local_zone))
+        result.row_indexes.append(index)
     return result
