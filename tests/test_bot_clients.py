@@ -176,3 +176,25 @@ async def test_forget_asks_then_erases_and_audits_only_the_fact(tmp_path: Path) 
             )
         assert [row.owner_id for row in audit] == [OWNER]
         assert "tg_9" not in (audit[0].details or "") and "Тимур" not in (audit[0].details or "")
+
+
+async def test_the_card_says_which_field_joined_which_ids(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        await write(
+            harness,
+            event("tg_mum", 1, name="Лейсан", phone="+7 (917) 555-12-34"),
+            event("wa_<b>son</b>", 2, channel="whatsapp", phone="89175551234", crm_id="BX_5"),
+            event("vk_son", 3, channel="vk", crm_id="BX_5"),
+            event("tg_guest", 4, crm_id="0"),  # a placeholder joins nobody
+        )
+        api.send_private_message(OWNER, "/client 8 917 555 12 34")
+        card, _ = await api.wait_for("sendMessage", count=2, timeout=15)
+        lines = card.params["text"].split("\n")
+        son = "<code>wa_&lt;b&gt;son&lt;/b&gt;</code>"
+        assert f"🔗 <code>tg_mum</code>, {son} — по телефону <code>+79175551234</code>" in lines
+        assert (
+            "🔗 <code>wa_&lt;b&gt;son&lt;/b&gt;</code>, <code>vk_son</code> — по CRM <code>BX_5</code>"
+            in lines
+        )
+        assert "tg_guest" not in card.params["text"]

@@ -7,7 +7,14 @@ import os
 import tomllib
 from pathlib import Path
 
-from bot.cli.doctor_checks import Finding, Level, check_bot_api, check_database, offline_checks
+from bot.cli.doctor_checks import (
+    Finding,
+    Level,
+    check_bot_api,
+    check_database,
+    check_shared_values,
+    offline_checks,
+)
 from bot.cli.doctor_checks import config_failed as config_not_loaded
 from bot.settings import CONFIG_ENV_VAR, ConfigError, Settings
 from reports.texts import doctor as texts
@@ -32,7 +39,10 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     # The file already loaded and validated; read again only to see which secrets it holds.
     data = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
     findings = offline_checks(settings, path, data)
-    findings.append(await check_database(settings))
+    database = await check_database(settings)
+    findings.append(database)
+    if database.level is Level.OK:
+        findings.append(await check_shared_values(settings))
     if args.online:
         findings.append(await check_bot_api(settings))
     return _print(findings)

@@ -8,12 +8,14 @@ from typing import Any
 
 from reports.client_status import ClientStatus
 from reports.texts.html import escape, escape_short, pack_lines
+from reports.texts.identities import JOINED_BY
 from reports.texts.numbers import NONE, format_decimal, format_int, format_local, format_money, format_percent
 from storage.event_types import EventType
 from storage.models import StoredEvent
 from storage.timeline import ClientCard, event_fields
 
 TEXT_PREVIEW = 180
+MAX_JOINED_SHOWN = 10  # lines of "joined by" on the card; the card is one message
 SECONDS = "%d.%m.%Y %H:%M:%S"
 USAGE = (
     "Укажите, кого искать: <code>/client tg_12345</code>, id в CRM, номер заявки, телефон или часть имени."
@@ -79,7 +81,9 @@ def card(client: ClientCard, channels: list[str], status: ClientStatus, zone: tz
     lines = [f"👤 <b>{escape(client.name or NO_NAME)}</b> · #{client.id}"]
     for kind, label in IDENTITY_LABELS.items():
         if values := client.identities.get(kind):
-            lines.append(f"{label}: <code>{'</code>, <code>'.join(escape(value) for value in values)}</code>")
+            lines.append(f"{label}: {_codes(values)}")
+    for joined in client.joined_by[:MAX_JOINED_SHOWN]:
+        lines.append(f"🔗 {_codes(joined.user_ids)} — {JOINED_BY[joined.kind]} {_codes([joined.value])}")
     if channels:
         lines.append(f"{CARD_CHANNELS}: {escape(', '.join(channels))}")
     if client.first_seen:
@@ -92,6 +96,10 @@ def card(client: ClientCard, channels: list[str], status: ClientStatus, zone: tz
         lines.append(f"{CARD_PAID}: {format_money(status.total_paid)} ({status.payments})")
     lines.append(f"{CARD_EVENTS}: {format_int(client.event_count)}")
     return "\n".join(lines)
+
+
+def _codes(values: list[str]) -> str:
+    return ", ".join(f"<code>{escape(value)}</code>" for value in values)
 
 
 def _event_line(event: StoredEvent, zone: tzinfo) -> str:
@@ -160,6 +168,8 @@ def terminal_timeline(client: ClientCard, events: list[dict[str, Any]], zone: tz
     for kind, label in IDENTITY_LABELS.items():
         if values := client.identities.get(kind):
             lines.append(f"  {label}: {', '.join(values)}")
+    for joined in client.joined_by:
+        lines.append(f"  связаны {JOINED_BY[joined.kind]} {joined.value}: {', '.join(joined.user_ids)}")
     lines.append(
         f"  первое событие: {_local(client.first_seen, zone)}, последнее: {_local(client.last_seen, zone)}"
     )
