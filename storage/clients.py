@@ -194,7 +194,7 @@ class ClientResolver:
         joins = self._links.get((user, value))
         return joins is not None and (not joins or value in self._blocked or value in self._cache)
 
-    def _unknown_keys(self, rows: list[EventRow], values: list[list[Identity]]) -> set[Identity]:
+    def _unknown_keys(self, rows: list[EventRow], values: list[tuple[Identity, ...]]) -> set[Identity]:
         """The ids of every row this writer does not know all about (a blocked value is not counted any
         more, so needs no lock): the identity locks to take, all at once."""
         keys: set[Identity] = set()
@@ -209,7 +209,7 @@ class ClientResolver:
         self,
         conn: Connection,
         rows: list[EventRow],
-        values: list[list[Identity]],
+        values: list[tuple[Identity, ...]],
         now: datetime,
         policy: IdentityPolicy,
     ) -> dict[Link, bool]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from storage.event_row import EventRow
 from storage.phones import DEFAULT_REGION, normalize_phone
@@ -67,7 +68,14 @@ class IdentityPolicy:
         phone = normalize_phone(raw, self.default_region)
         return None if phone is None or phone in self.ignore_values else phone
 
-    def values_of(self, row: EventRow) -> list[Identity]:
+    def values_of(self, row: EventRow) -> tuple[Identity, ...]:
         """The values of an event that may join its user id to others (before counting how widely shared)."""
-        given = (("crm", row["crm_id"]), ("lead", row["lead_id"]), ("phone", row["phone"]))
-        return [(kind, value) for kind, raw in given if (value := self.value_of(kind, raw))]
+        return _values_of(self, row["crm_id"], row["lead_id"], row["phone"])
+
+
+@lru_cache(maxsize=65_536)  # on the writer's hot path; a user's events carry the same ids again and again
+def _values_of(
+    policy: IdentityPolicy, crm_id: str | None, lead_id: str | None, phone: str | None
+) -> tuple[Identity, ...]:
+    given = (("crm", crm_id), ("lead", lead_id), ("phone", phone))
+    return tuple((kind, value) for kind, raw in given if (value := policy.value_of(kind, raw)))

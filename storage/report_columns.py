@@ -91,15 +91,18 @@ def sqlite_lookbacks(user_id: int, ts: int, event: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Dialect:
-    """What the recompute's SQL says differently: null-safe "not equal" (SQLite's IS NOT; its IS
-    DISTINCT FROM needs 3.39, newer than some distributions ship) and a moment after every other."""
+    """What the recompute's SQL says differently: the rows it updates (SQLite is told to walk them in
+    ix_events_user_event_ts: left to itself it took ix_events_event_ts, a walk through every user's
+    events of the kind), null-safe "not equal" (SQLite's IS NOT; its IS DISTINCT FROM needs 3.39, newer
+    than some distributions ship) and a moment after every other."""
 
+    events: str
     differs: str
     never: str
 
 
-_SQLITE = _Dialect("IS NOT", "'9999-12-31'")
-_POSTGRES = _Dialect("IS DISTINCT FROM", "'infinity'")
+_SQLITE = _Dialect("events INDEXED BY ix_events_user_event_ts", "IS NOT", "'9999-12-31'")
+_POSTGRES = _Dialect("events", "IS DISTINCT FROM", "'infinity'")
 _BOOKING = f"events.event = '{EventType.APPOINTMENT_BOOKED}'"
 # Named parameters throughout, which SQLAlchemy's text() (PostgreSQL) and the sqlite3 driver (the SQLite
 # hot path) both take; "up to row up_to_id": only rows stored before the insert, whose values it may change.
@@ -112,7 +115,7 @@ def _recompute_sql(dialect: _Dialect) -> str:
     carried = _carried("events.event", _lookbacks("events.user_id", "events.ts"))
     pairs = list(zip(DERIVED_EVENT_COLUMNS, carried, strict=True))
     return (
-        "UPDATE events SET "
+        f"UPDATE {dialect.events} SET "
         + ", ".join(f"{column} = {value}" for column, value in pairs)
         + f" WHERE {_MINE} AND events.ts >= :since"
         # Not IN (…): the same text serves both drivers' executemany.
@@ -132,42 +135,49 @@ def _answers_sql(dialect: _Dialect) -> str:
         " ORDER BY earlier.ts ASC LIMIT 1)"
     )
     return (
-        f"UPDATE events SET reply_to_ts = {latest_message}"
+        f"UPDATE {dialect.events} SET reply_to_ts = {latest_message}"
         f" WHERE {_MINE} AND events.event = '{EventType.ASSISTANT_RESPONSE}' AND events.ts >= :since"
         f" AND events.ts < coalesce({next_message}, {dialect.never})"
         f" AND events.reply_to_ts {dialect.differs} ({latest_message})"
     )
 
 
-# A new message at ``since`` becomes the first message of the bookings after it whose first message was
-# later. Only when no message came before it: then nothing of the kind is left, and the scan is skipped.
-_FIRST_MESSAGE_SQL = (
-    "UPDATE events SET first_message_ts = :since"
-    f" WHERE {_MINE} AND {_BOOKING} AND events.ts >= :since"
-    " AND (events.first_message_ts IS NULL OR events.first_message_ts > :since)"
-    f" AND NOT EXISTS (SELECT 1 {_earlier(':of_user', EventType.MESSAGE_RECEIVED, '<', ':since')})"
-)
-# A new booking at ``since`` makes a repeat of the stored bookings after it that were not; those can only
-# be the earliest of them (any later one already had that one before it).
-_BOOKINGS_AFTER = _earlier(":of_user", EventType.APPOINTMENT_BOOKED, ">", ":since")
-_REPEAT_SQL = (
-    "UPDATE events SET repeat_booking = TRUE"
-    f" WHERE {_MINE} AND {_BOOKING} AND events.ts > :since AND events.repeat_booking = FALSE"
-    f" AND events.ts <= (SELECT earlier.ts {_BOOKINGS_AFTER} AND earlier.id <= :up_to_id"
-    " ORDER BY earlier.ts ASC LIMIT 1)"
-)
+def _first_message_sql(dialect: _Dialect) -> str:
+    """A new message at ``since`` becomes the first message of the bookings after it whose first message
+    was later. Only when no message came before it: then nothing of the kind is left, and the scan is
+    skipped."""
+    return (
+        f"UPDATE {dialect.events} SET first_message_ts = :since"
+        f" WHERE {_MINE} AND {_BOOKING} AND events.ts >= :since"
+        " AND (events.first_message_ts IS NULL OR events.first_message_ts > :since)"
+        f" AND NOT EXISTS (SELECT 1 {_earlier(':of_user', EventType.MESSAGE_RECEIVED, '<', ':since')})"
+    )
+
+
+def _repeat_sql(dialect: _Dialect) -> str:
+    """A new booking at ``since`` makes a repeat of the stored bookings after it that were not; those can
+    only be the earliest of them (any later one already had that one before it)."""
+    bookings_after = _earlier(":of_user", EventType.APPOINTMENT_BOOKED, ">", ":since")
+    return (
+        f"UPDATE {dialect.events} SET repeat_booking = TRUE"
+        f" WHERE {_MINE} AND {_BOOKING} AND events.ts > :since AND events.repeat_booking = FALSE"
+        f" AND events.ts <= (SELECT earlier.ts {bookings_after} AND earlier.id <= :up_to_id"
+        " ORDER BY earlier.ts ASC LIMIT 1)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
     recompute: str
     answers: str
-    first_message: str = _FIRST_MESSAGE_SQL
-    repeat: str = _REPEAT_SQL
+    first_message: str
+    repeat: str
 
     @classmethod
     def of(cls, dialect: _Dialect) -> _Statements:
-        return cls(_recompute_sql(dialect), _answers_sql(dialect))
+        return cls(
+            _recompute_sql(dialect), _answers_sql(dialect), _first_message_sql(dialect), _repeat_sql(dialect)
+        )
 
 
 _STATEMENTS = {"sqlite": _Statements.of(_SQLITE), "postgresql": _Statements.of(_POSTGRES)}
