@@ -53,22 +53,16 @@ def build_scheduler(
     )
     # A process started after daily_at (within the grace window) sends the missed report now.
     scheduler.add_job(_guarded("daily-report-catch-up", daily_report.run_if_due), id="daily-report-catch-up")
-    if alerts is not None:
-        scheduler.add_job(
-            _guarded("alerts", alerts),
-            IntervalTrigger(minutes=settings.alerts.check_minutes, timezone=settings.tz),
-            id="alerts",
-            coalesce=True,
-            max_instances=1,
-        )
-    if identities is not None:
-        scheduler.add_job(
-            _guarded("identities", identities),
-            IntervalTrigger(minutes=settings.alerts.check_minutes, timezone=settings.tz),
-            id="identities",
-            coalesce=True,
-            max_instances=1,
-        )
+    # The alert check, and with it the notice of ids shared too widely, every alerts.check_minutes.
+    for name, job in (("alerts", alerts), ("identities", identities)):
+        if job is not None:
+            scheduler.add_job(
+                _guarded(name, job),
+                IntervalTrigger(minutes=settings.alerts.check_minutes, timezone=settings.tz),
+                id=name,
+                coalesce=True,
+                max_instances=1,
+            )
     if retention is not None:
         scheduler.add_job(
             _guarded("retention", retention),
