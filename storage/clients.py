@@ -29,6 +29,7 @@ from storage.models import BlockedIdentity, Client, ClientIdentity, IdentityLink
 from storage.upsert import insert_ignoring_conflicts
 
 Link = tuple[str, Identity]  # (user_id, value)
+Sender = tuple[str, tuple[Identity, ...]]  # a user id and the values its event carries
 
 # PostgreSQL keeps every advisory lock of a transaction in a shared table of about 64 × max_connections
 # entries: one lock per identity made a batch of 5,000 new clients fail with "out of shared memory". So
@@ -97,10 +98,11 @@ def _stored_links(conn: Connection, values: list[Identity]) -> dict[Identity, di
 
 class ClientResolver:
     """Maps identities to client ids, with bounded caches in front of ``client_identities`` and
-    ``identity_links``."""
+    ``identity_links``, and of what each sender (a user id with the ids its events carry) resolved to."""
 
     def __init__(self, cache_size: int = 200_000) -> None:
         self._cache: OrderedDict[Identity, int] = OrderedDict()
+        self._senders: OrderedDict[Sender, int] = OrderedDict()
         self._links: OrderedDict[Link, bool] = OrderedDict()
         self._blocked: set[Identity] = set()
         self._names: dict[int, str] = {}
@@ -116,6 +118,7 @@ class ClientResolver:
 
     def _forget_clients(self) -> None:
         self._cache.clear()
+        self._senders.clear()
         self._names.clear()
 
     def _remember(self, key: Identity, client_id: int) -> None:
@@ -127,6 +130,11 @@ class ClientResolver:
         self._links[link] = joins
         if len(self._links) > self._cache_size:
             self._links.popitem(last=False)
+
+    def _remember_sender(self, sender: Sender, client_id: int) -> None:
+        self._senders[sender] = client_id
+        if len(self._senders) > self._cache_size:
+            self._senders.popitem(last=False)
 
     def _sync_epoch(self, conn: Connection) -> None:
         """Start afresh when clients changed outside this writer since its last transaction."""
@@ -167,58 +175,83 @@ class ClientResolver:
         """Set ``client_id`` on every row, creating, linking, merging and splitting clients as the rows
         reveal."""
         self._sync_epoch(conn)
-        values = [policy.values_of(row) for row in rows]
-        if conn.dialect.name == "postgresql" and (unknown := self._unknown_keys(rows, values)):
-            lock_identities(conn, unknown)
-        joins = self._record_links(conn, rows, values, now, policy)
-        row_keys = [
-            [(USER, row["user_id"]), *(value for value in found if joins[(row["user_id"], value)])]
-            for row, found in zip(rows, values, strict=True)
-        ]
-        unsettled = self._resolve_from_cache(rows, row_keys)
-        if unsettled:
-            merged = self._resolve_unsettled(
-                conn, [rows[n] for n in unsettled], [row_keys[n] for n in unsettled], now
-            )
-            if merged:
-                # A row settled from the cache may name a client that was just merged away. Only those:
-                # SQLite may hand a merged-away id to a client created in this same batch.
-                pending = set(unsettled)
-                for number, row in enumerate(rows):
-                    if number not in pending:
-                        row["client_id"] = _survivor(merged, row["client_id"])
+        # The events of one user id with the same ids are one sender, settled once: a sender seen before
+        # is one look-up, and a batch holds far fewer new senders than events.
+        known = self._senders
+        settled: list[tuple[Sender, EventRow]] = []
+        senders: dict[Sender, list[EventRow]] = {}
+        for row in rows:
+            sender = (row["user_id"], policy.values_of(row))
+            if (client_id := known.get(sender)) is not None:
+                row["client_id"] = client_id
+                settled.append((sender, row))
+            else:
+                senders.setdefault(sender, []).append(row)
+        if senders:
+            self._resolve_senders(conn, senders, now, policy)
+            # The new senders merged or split clients: the rows settled from the cache are settled again.
+            stale: dict[Sender, list[EventRow]] = {}
+            for sender, row in settled:
+                if sender not in known:
+                    stale.setdefault(sender, []).append(row)
+            if stale:  # their ids are all stored, so no identity lock is needed (and none taken twice)
+                self._resolve_senders(conn, stale, now, policy, lock=False)
         self._update_names(conn, rows)
+
+    def _resolve_senders(
+        self,
+        conn: Connection,
+        senders: dict[Sender, list[EventRow]],
+        now: datetime,
+        policy: IdentityPolicy,
+        *,
+        lock: bool = True,
+    ) -> None:
+        """Settle the senders not in the cache, and remember them."""
+        if lock and conn.dialect.name == "postgresql" and (unknown := self._unknown_keys(senders)):
+            lock_identities(conn, unknown)
+        joins = self._record_links(conn, senders, now, policy)
+        keys = {
+            sender: [(USER, sender[0]), *(value for value in sender[1] if joins[(sender[0], value)])]
+            for sender in senders
+        }
+        clients = self._from_cache(keys)
+        if unsettled := {sender: found for sender, found in keys.items() if sender not in clients}:
+            settled_before = list(clients)
+            merged = self._resolve_unsettled(conn, unsettled, now, clients)
+            # A sender settled from the cache may name a client that was just merged away. Only those:
+            # SQLite may hand a merged-away id to a client created in this same batch.
+            for sender in settled_before if merged else ():
+                clients[sender] = _survivor(merged, clients[sender])
+        for sender, events in senders.items():
+            client_id = clients[sender]
+            self._remember_sender(sender, client_id)
+            for row in events:
+                row["client_id"] = client_id
 
     def _known(self, user: str, value: Identity) -> bool:
         """The link is known, and so is the client of the value when it joins."""
         joins = self._links.get((user, value))
         return joins is not None and (not joins or value in self._blocked or value in self._cache)
 
-    def _unknown_keys(self, rows: list[EventRow], values: list[tuple[Identity, ...]]) -> set[Identity]:
-        """The ids of every row this writer does not know all about (a blocked value is not counted any
-        more, so needs no lock): the identity locks to take, all at once."""
+    def _unknown_keys(self, senders: Iterable[Sender]) -> set[Identity]:
+        """The ids of every sender this writer does not know all about (a blocked value is not counted
+        any more, so needs no lock): the identity locks to take, all at once."""
         keys: set[Identity] = set()
-        for row, found in zip(rows, values, strict=True):
-            user = row["user_id"]
+        for user, found in senders:
             if (USER, user) not in self._cache or not all(self._known(user, value) for value in found):
                 keys.add((USER, user))
                 keys.update(value for value in found if value not in self._blocked)
         return keys
 
     def _record_links(
-        self,
-        conn: Connection,
-        rows: list[EventRow],
-        values: list[tuple[Identity, ...]],
-        now: datetime,
-        policy: IdentityPolicy,
+        self, conn: Connection, senders: Iterable[Sender], now: datetime, policy: IdentityPolicy
     ) -> dict[Link, bool]:
-        """Record the rows' new links, stop the values they make too widely shared, and say for every
-        link of the rows whether it joins."""
+        """Record the senders' new links, stop the values they make too widely shared, and say for every
+        link of the senders whether it joins."""
         joins: dict[Link, bool] = {}
         new: dict[Link, None] = {}
-        for row, found in zip(rows, values, strict=True):
-            user = row["user_id"]
+        for user, found in senders:
             for value in found:
                 link = (user, value)
                 known = self._links.get(link)
@@ -259,35 +292,32 @@ class ClientResolver:
             joins[link] = joined and value not in self._blocked
         return joins
 
-    def _resolve_from_cache(self, rows: list[EventRow], row_keys: list[list[Identity]]) -> list[int]:
-        """Rows whose ids are all known and name one client are settled here; the others' positions are
-        returned."""
-        unsettled = []
+    def _from_cache(self, keys: dict[Sender, list[Identity]]) -> dict[Sender, int]:
+        """The senders whose ids are all known and name one client, with that client."""
+        settled: dict[Sender, int] = {}
         cache = self._cache
-        for number, (row, keys) in enumerate(zip(rows, row_keys, strict=True)):
-            client_ids = {cache.get(key) for key in keys}
-            known = client_ids.pop() if len(client_ids) == 1 else None
-            if known is not None:
-                row["client_id"] = known
-            else:
-                unsettled.append(number)
-        return unsettled
+        for sender, found in keys.items():
+            client_ids = {cache.get(key) for key in found}
+            if len(client_ids) == 1 and (known := client_ids.pop()) is not None:
+                settled[sender] = known
+        return settled
 
     def _resolve_unsettled(
-        self, conn: Connection, rows: list[EventRow], row_keys: list[list[Identity]], now: datetime
+        self, conn: Connection, keys: dict[Sender, list[Identity]], now: datetime, clients: dict[Sender, int]
     ) -> dict[int, int]:
-        """Union-find over the rows' ids; returns the clients merged away, each mapped to its survivor."""
+        """Union-find over the senders' ids, their clients into ``clients``; returns the clients merged
+        away, each mapped to its survivor."""
         groups: Groups[Identity] = Groups()
-        for keys in row_keys:
-            groups.union(keys)
+        for found in keys.values():
+            groups.union(found)
         known = self._lookup(conn, groups.parent.keys())
         members = groups.members()
 
         client_of_group: dict[Identity, int] = {}
         merged: dict[int, int] = {}
         new_groups: list[Identity] = []
-        for root, keys in members.items():
-            existing = sorted({_survivor(merged, known[key]) for key in keys if key in known})
+        for root, group in members.items():
+            existing = sorted({_survivor(merged, known[key]) for key in group if key in known})
             if not existing:
                 new_groups.append(root)
                 continue
@@ -320,8 +350,8 @@ class ClientResolver:
             for key, client_id in new_keys:
                 self._remember(key, client_id)
 
-        for row, keys in zip(rows, row_keys, strict=True):
-            row["client_id"] = client_of_group[groups.find(keys[0])]
+        for sender, found in keys.items():
+            clients[sender] = client_of_group[groups.find(found[0])]
         return merged
 
     def _merge(self, conn: Connection, survivor: int, others: list[int]) -> None:

@@ -30,9 +30,11 @@ from storage.report_columns import (
 from storage.upsert import insert_ignoring_conflicts
 
 EVENT_COLUMNS = RECEIVED_EVENT_COLUMNS
-# Numbered parameters, so the look-backs can name the row's own user, time and event again.
+# Numbered parameters, so the look-backs can name the row's own client, user, time and event again.
 _PLACEHOLDERS = ", ".join(f"?{number}" for number in range(1, len(EVENT_COLUMNS) + 1))
-_LOOKBACKS = sqlite_lookbacks(*(EVENT_COLUMNS.index(name) + 1 for name in ("user_id", "ts", "event")))
+_LOOKBACKS = sqlite_lookbacks(
+    *(EVENT_COLUMNS.index(name) + 1 for name in ("client_id", "user_id", "ts", "event"))
+)
 SQLITE_INSERT = (
     f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}, {', '.join(DERIVED_EVENT_COLUMNS)})"
     f" VALUES ({_PLACEHOLDERS}, {_LOOKBACKS})"

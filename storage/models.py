@@ -135,12 +135,13 @@ class StoredEvent(Base):
 
     __tablename__ = "events"
     __table_args__ = (
-        # The columns after (client_id, ts) and (event, ts) let the report read a period and walk a
-        # client's history from the index alone (migrations 0007_report_speed, 0008_report_columns).
-        Index("ix_events_client_ts", "client_id", "ts", "event", "user_id"),
-        # The writer's look-backs into one user's history (storage.report_columns): a seek each, however
-        # many users share the client and however long the history (migration 0009_identities).
-        Index("ix_events_user_event_ts", "user_id", "event", "ts"),
+        # A client's events, and within them one user's events of one kind in time order: the writer's
+        # look-backs (storage.report_columns) are a seek each, however many user ids share the client and
+        # however long a history is. It replaced (client_id, ts, event, user_id), where they walked the
+        # client's history (migration 0009_identities): still one b-tree per insert.
+        Index("ix_events_client_user", "client_id", "user_id", "event", "ts"),
+        # The columns after (event, ts) let the report read a period from the index alone (migrations
+        # 0007_report_speed, 0008_report_columns).
         Index(
             "ix_events_event_ts",
             "event",

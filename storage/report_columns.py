@@ -12,9 +12,10 @@ on a big store. So the rows carry the results instead (``reply_to_ts``, ``first_
   history gives is looked up first, in one statement, and combined with the batch's own earlier rows
   (``with_lookbacks``).
 
-Every look-up is one seek in ix_events_user_event_ts (user_id, event, ts): its cost does not depend on
-how long the user's history is, nor on how many user ids share the client (walking the client's
-events, as before, made a client of thousands of user ids cost quadratic time).
+Every look-up is one seek in ix_events_client_user (client_id, user_id, event, ts): its cost does not
+depend on how long the user's history is, nor on how many user ids share the client. Walking the
+client's events by time, as before, made a client of thousands of user ids cost quadratic time, and so
+did a user with answers but no message (each answer walked the whole history back).
 
 An event can also change the values of rows stored before it: a message that arrives late (earlier than
 answers already stored), a first message, an earlier booking. So after each insert the stored rows it
@@ -28,7 +29,7 @@ its events, so they change nothing here; erasing a client removes the user's row
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,30 +46,31 @@ from storage.models import DERIVED_EVENT_COLUMNS, sqlite_datetime
 HISTORY_EVENTS = frozenset(
     {EventType.MESSAGE_RECEIVED, EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED}
 )
-CHANGES_OTHERS = frozenset({EventType.MESSAGE_RECEIVED, EventType.APPOINTMENT_BOOKED})
+MESSAGES, BOOKINGS = frozenset({EventType.MESSAGE_RECEIVED}), frozenset({EventType.APPOINTMENT_BOOKED})
 # The rows that carry the values.
 CARRIERS = frozenset({EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED})
 MAX_ID = 2**63 - 1
 
 
-def _earlier(user_id: str, event: str, op: str, ts: str) -> str:
-    """The user's events of one kind before (or at) a moment: a range of ix_events_user_event_ts."""
+def _earlier(client_id: str, user_id: str, event: str, op: str, ts: str) -> str:
+    """A user's events of one kind before (or after) a moment: a range of ix_events_client_user (a
+    user_id never spans two clients; merges, splits and unlinks move a user id with all its events)."""
     return (
-        f"FROM events AS earlier WHERE earlier.user_id = {user_id} AND earlier.event = '{event}'"
-        f" AND earlier.ts {op} {ts}"
+        f"FROM events AS earlier WHERE earlier.client_id = {client_id} AND earlier.user_id = {user_id}"
+        f" AND earlier.event = '{event}' AND earlier.ts {op} {ts}"
     )
 
 
-def _lookbacks(user_id: str, ts: str) -> tuple[str, str, str]:
-    """The three values of a row whose user and time are these SQL expressions, in the order of
+def _lookbacks(client_id: str, user_id: str, ts: str) -> tuple[str, str, str]:
+    """The three values of a row whose client, user and time are these SQL expressions, in the order of
     ``DERIVED_EVENT_COLUMNS``: the latest message at or before it, the first message at or before it,
     and whether a booking came before it. The one definition that the INSERT, the recompute and the
-    PostgreSQL look-up all use, each a seek in ix_events_user_event_ts."""
-    messages_until_row = _earlier(user_id, EventType.MESSAGE_RECEIVED, "<=", ts)
+    PostgreSQL look-up all use, each a seek in ix_events_client_user."""
+    messages_until_row = _earlier(client_id, user_id, EventType.MESSAGE_RECEIVED, "<=", ts)
     return (
         f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1)",
         f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts ASC LIMIT 1)",
-        f"EXISTS (SELECT 1 {_earlier(user_id, EventType.APPOINTMENT_BOOKED, '<', ts)})",
+        f"EXISTS (SELECT 1 {_earlier(client_id, user_id, EventType.APPOINTMENT_BOOKED, '<', ts)})",
     )
 
 
@@ -83,36 +85,36 @@ def _carried(event: str, lookbacks: tuple[str, str, str]) -> list[str]:
     ]
 
 
-def sqlite_lookbacks(user_id: int, ts: int, event: int) -> str:
+def sqlite_lookbacks(client_id: int, user_id: int, ts: int, event: int) -> str:
     """The three values (in the order of ``DERIVED_EVENT_COLUMNS``) as SQL for an INSERT's VALUES, from
     the row's own numbered parameters."""
-    return ", ".join(_carried(f"?{event}", _lookbacks(f"?{user_id}", f"?{ts}")))
+    return ", ".join(_carried(f"?{event}", _lookbacks(f"?{client_id}", f"?{user_id}", f"?{ts}")))
 
 
 @dataclass(frozen=True, slots=True)
 class _Dialect:
     """What the recompute's SQL says differently: the rows it updates (SQLite is told to walk them in
-    ix_events_user_event_ts: left to itself it took ix_events_event_ts, a walk through every user's
-    events of the kind), null-safe "not equal" (SQLite's IS NOT; its IS DISTINCT FROM needs 3.39, newer
-    than some distributions ship) and a moment after every other."""
+    ix_events_client_user: left to itself it took ix_events_event_ts, a walk through every user's events
+    of the kind), null-safe "not equal" (SQLite's IS NOT; its IS DISTINCT FROM needs 3.39, newer than
+    some distributions ship) and a moment after every other."""
 
     events: str
     differs: str
     never: str
 
 
-_SQLITE = _Dialect("events INDEXED BY ix_events_user_event_ts", "IS NOT", "'9999-12-31'")
+_SQLITE = _Dialect("events INDEXED BY ix_events_client_user", "IS NOT", "'9999-12-31'")
 _POSTGRES = _Dialect("events", "IS DISTINCT FROM", "'infinity'")
 _BOOKING = f"events.event = '{EventType.APPOINTMENT_BOOKED}'"
 # Named parameters throughout, which SQLAlchemy's text() (PostgreSQL) and the sqlite3 driver (the SQLite
 # hot path) both take; "up to row up_to_id": only rows stored before the insert, whose values it may change.
-_MINE = "events.user_id = :of_user AND events.id <= :up_to_id"
+_MINE = "events.client_id = :of_client AND events.user_id = :of_user AND events.id <= :up_to_id"
 
 
 def _recompute_sql(dialect: _Dialect) -> str:
     """One user's answers and bookings from ``since`` on worked out again from the whole definition; only
     the rows whose values change are written (a row written unchanged still costs its page in the WAL)."""
-    carried = _carried("events.event", _lookbacks("events.user_id", "events.ts"))
+    carried = _carried("events.event", _lookbacks("events.client_id", "events.user_id", "events.ts"))
     pairs = list(zip(DERIVED_EVENT_COLUMNS, carried, strict=True))
     return (
         f"UPDATE {dialect.events} SET "
@@ -129,11 +131,9 @@ def _recompute_sql(dialect: _Dialect) -> str:
 def _answers_sql(dialect: _Dialect) -> str:
     """New messages from ``since`` to ``until``: the answers from the first of them up to the next message
     after the last reply to something else now, or still to what they did."""
-    latest_message = _lookbacks("events.user_id", "events.ts")[0]
-    next_message = (
-        f"(SELECT earlier.ts {_earlier(':of_user', EventType.MESSAGE_RECEIVED, '>', ':until')}"
-        " ORDER BY earlier.ts ASC LIMIT 1)"
-    )
+    latest_message = _lookbacks("events.client_id", "events.user_id", "events.ts")[0]
+    messages_after = _earlier(":of_client", ":of_user", EventType.MESSAGE_RECEIVED, ">", ":until")
+    next_message = f"(SELECT earlier.ts {messages_after} ORDER BY earlier.ts ASC LIMIT 1)"
     return (
         f"UPDATE {dialect.events} SET reply_to_ts = {latest_message}"
         f" WHERE {_MINE} AND events.event = '{EventType.ASSISTANT_RESPONSE}' AND events.ts >= :since"
@@ -146,18 +146,19 @@ def _first_message_sql(dialect: _Dialect) -> str:
     """A new message at ``since`` becomes the first message of the bookings after it whose first message
     was later. Only when no message came before it: then nothing of the kind is left, and the scan is
     skipped."""
+    messages_before = _earlier(":of_client", ":of_user", EventType.MESSAGE_RECEIVED, "<", ":since")
     return (
         f"UPDATE {dialect.events} SET first_message_ts = :since"
         f" WHERE {_MINE} AND {_BOOKING} AND events.ts >= :since"
         " AND (events.first_message_ts IS NULL OR events.first_message_ts > :since)"
-        f" AND NOT EXISTS (SELECT 1 {_earlier(':of_user', EventType.MESSAGE_RECEIVED, '<', ':since')})"
+        f" AND NOT EXISTS (SELECT 1 {messages_before})"
     )
 
 
 def _repeat_sql(dialect: _Dialect) -> str:
     """A new booking at ``since`` makes a repeat of the stored bookings after it that were not; those can
     only be the earliest of them (any later one already had that one before it)."""
-    bookings_after = _earlier(":of_user", EventType.APPOINTMENT_BOOKED, ">", ":since")
+    bookings_after = _earlier(":of_client", ":of_user", EventType.APPOINTMENT_BOOKED, ">", ":since")
     return (
         f"UPDATE {dialect.events} SET repeat_booking = TRUE"
         f" WHERE {_MINE} AND {_BOOKING} AND events.ts > :since AND events.repeat_booking = FALSE"
@@ -188,14 +189,16 @@ def insert_order(row: EventRow) -> tuple[datetime, bool]:
     return row["ts"], row["event"] != EventType.MESSAGE_RECEIVED
 
 
-def _span_per_user(rows: Iterable[EventRow], kinds: frozenset[str]) -> dict[str, tuple[datetime, datetime]]:
-    """Per user, the earliest and the latest moment of their rows of these kinds."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
+def _span_per_user(
+    rows: Iterable[EventRow], kinds: frozenset[str]
+) -> dict[tuple[int, str], tuple[datetime, datetime]]:
+    """Per (client, user), the earliest and the latest moment of their rows of these kinds."""
+    spans: dict[tuple[int, str], tuple[datetime, datetime]] = {}
     for row in rows:
         if row["event"] in kinds:
-            moment = row["ts"]
-            first, last = spans.get(row["user_id"], (moment, moment))
-            spans[row["user_id"]] = (min(first, moment), max(last, moment))
+            moment, key = row["ts"], (row["client_id"], row["user_id"])
+            first, last = spans.get(key, (moment, moment))
+            spans[key] = (min(first, moment), max(last, moment))
     return spans
 
 
@@ -209,9 +212,9 @@ def lock_histories(conn: Connection, rows: Iterable[EventRow]) -> None:
 
 
 _POSTGRES_STORED_LOOKBACKS = text(
-    f"SELECT {', '.join(_lookbacks('row.user_id', 'row.ts'))}"
-    " FROM unnest(CAST(:user_ids AS text[]), CAST(:moments AS timestamptz[]))"
-    " WITH ORDINALITY AS row(user_id, ts, n) ORDER BY row.n"
+    f"SELECT {', '.join(_lookbacks('row.client_id', 'row.user_id', 'row.ts'))}"
+    " FROM unnest(CAST(:client_ids AS bigint[]), CAST(:user_ids AS text[]), CAST(:moments AS timestamptz[]))"
+    " WITH ORDINALITY AS row(client_id, user_id, ts, n) ORDER BY row.n"
 )
 
 
@@ -225,6 +228,7 @@ def with_lookbacks(conn: Connection, rows: list[EventRow]) -> list[dict[str, Any
         conn.execute(
             _POSTGRES_STORED_LOOKBACKS,
             {
+                "client_ids": [row["client_id"] for row in carriers],
                 "user_ids": [row["user_id"] for row in carriers],
                 "moments": [row["ts"] for row in carriers],
             },
@@ -277,37 +281,41 @@ def update_report_columns(
     rows = list(new_rows)
     sqlite = conn.dialect.name == "sqlite"
     statements = _STATEMENTS["sqlite" if sqlite else "postgresql"]
+    # SQLite takes the values as stored (the driver gets the text: on the ingest hot path, a seek per user
+    # with a new message that usually finds nothing, SQLAlchemy's per-execution work cost more).
+    moment: Callable[[datetime], Any] = sqlite_datetime if sqlite else _as_is
     work: list[tuple[str, list[dict[str, Any]]]]
     if up_to_id is None:
         spans = _span_per_user(rows, HISTORY_EVENTS)
-        work = [(statements.recompute, _params(spans, MAX_ID))]
+        work = [(statements.recompute, _params(spans, MAX_ID, moment))]
     else:
-        messages = _span_per_user(rows, frozenset({EventType.MESSAGE_RECEIVED}))
-        bookings = _span_per_user(rows, frozenset({EventType.APPOINTMENT_BOOKED}))
+        messages = _span_per_user(rows, MESSAGES)
+        of_messages = _params(messages, up_to_id, moment, until=True)  # the first message's skips "until"
         work = [
-            (statements.answers, _params(messages, up_to_id, until=True)),
-            (statements.first_message, _params(messages, up_to_id)),
-            (statements.repeat, _params(bookings, up_to_id)),
+            (statements.answers, of_messages),
+            (statements.first_message, of_messages),
+            (statements.repeat, _params(_span_per_user(rows, BOOKINGS), up_to_id, moment)),
         ]
     for sql, params in work:
-        if not params:
-            continue
-        if not sqlite:
+        if params and sqlite:
+            conn.exec_driver_sql(sql, params)
+        elif params:
             conn.execute(text(sql), params)
-            continue
-        # SQLite, on the ingest hot path (a seek per user with a new message, usually finding nothing):
-        # the text straight to the driver, since SQLAlchemy's per-execution work cost more than SQLite's.
-        moments = ("since", "until")
-        conn.exec_driver_sql(
-            sql,
-            [{**one, **{key: sqlite_datetime(one[key]) for key in moments if key in one}} for one in params],
-        )
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment
 
 
 def _params(
-    spans: dict[str, tuple[datetime, datetime]], up_to_id: int, *, until: bool = False
+    spans: dict[tuple[int, str], tuple[datetime, datetime]],
+    up_to_id: int,
+    moment: Callable[[datetime], Any],
+    *,
+    until: bool = False,
 ) -> list[dict[str, Any]]:
     return [
-        {"of_user": user, "since": first, "up_to_id": up_to_id} | ({"until": last} if until else {})
-        for user, (first, last) in spans.items()
+        {"of_client": client_id, "of_user": user, "since": moment(first), "up_to_id": up_to_id}
+        | ({"until": moment(last)} if until else {})
+        for (client_id, user), (first, last) in spans.items()
     ]

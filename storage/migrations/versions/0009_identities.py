@@ -2,8 +2,10 @@
 
 identity_links records every user id seen with a crm_id, lead_id or phone (storage.clients counts a value's
 users there and splits clients from it), blocked_identities the values shared by too many user ids,
-identity_epoch tells writers when clients changed elsewhere, and ix_events_user_event_ts serves the
-report's look-backs by user (storage.report_columns).
+identity_epoch tells writers when clients changed elsewhere, and ix_events_client_user (client_id,
+user_id, event, ts) replaces ix_events_client_ts (client_id, ts, event, user_id): the report's look-backs
+(storage.report_columns) seek one user's events of one kind instead of walking the client's history,
+and an insert still writes one entry into one b-tree ordered by client.
 
 The data already stored is brought under the same rules, at their defaults (the config is not known
 here): phone identities become E.164 (read in RU when they have no country code); fillers and impossible
@@ -80,7 +82,8 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.bulk_insert(epoch, [{"id": 1, "epoch": 0}])
-    op.create_index("ix_events_user_event_ts", "events", ["user_id", "event", "ts"])
+    op.drop_index("ix_events_client_ts", table_name="events")
+    op.create_index("ix_events_client_user", "events", ["client_id", "user_id", "event", "ts"])
 
 
 def _e164(old: str) -> str | None:
@@ -185,7 +188,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Phone identities back to the digits the regex kept; clients split since stay split.
     op.execute("UPDATE client_identities SET value = substr(value, 2) WHERE kind = 'phone'")
-    op.drop_index("ix_events_user_event_ts", table_name="events")
+    op.drop_index("ix_events_client_user", table_name="events")
+    op.create_index("ix_events_client_ts", "events", ["client_id", "ts", "event", "user_id"])
     op.drop_table("identity_epoch")
     op.drop_table("blocked_identities")
     op.drop_index("ix_identity_links_user", table_name="identity_links")
