@@ -9,7 +9,7 @@ client of its own (one per group). A user id keeps its events together, so the r
 which are per user id, stay as they are.
 
 Everything here runs in the caller's transaction, on a synchronous connection: the writer's (a value
-blocked while a batch is stored), the migration's, or the command line's through ``run_sync``.
+blocked while a batch is stored), the migration's, or the command line's (``Database.writes.run``).
 """
 
 from __future__ import annotations

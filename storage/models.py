@@ -117,7 +117,7 @@ class BlockedIdentity(Base):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(256))
     blocked_at: Mapped[datetime]
-    notified_at: Mapped[datetime | None]  # when the owners were told (bot.runtime.jobs.shared_ids)
+    notified_at: Mapped[datetime | None]  # when the owners were told (bot.runtime.jobs.identities)
 
 
 class IdentityEpoch(Base):
