@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,6 +77,7 @@ ROWS_PER_TRANSACTION = 1_000
 MAX_EVENT_BYTES = 1024
 TOKEN = "bench"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+EventSource = Callable[..., Iterator[dict[str, Any]]]  # (total, *, run_tag) → events, as seed_events
 
 A_OVER_B = Target(">=", 0.5)
 A_OVER_C = Target(">=", 0.8)
@@ -169,9 +170,16 @@ async def _send_chunk(
 
 
 async def http_ingest(
-    url: str, events: int, batch: int, senders: int, workdir: Path, run_tag: str
+    url: str,
+    events: int,
+    batch: int,
+    senders: int,
+    workdir: Path,
+    run_tag: str,
+    source: EventSource = seed_events,
 ) -> HttpOutcome:
-    """Part (a): the timed window covers only the sending of pre-serialised chunks (module docstring)."""
+    """Part (a): the timed window covers only the sending of pre-serialised chunks (module docstring).
+    ``source`` makes the events (``bench.identities`` sends ids shared by everyone)."""
     port = free_port()
     ingest: dict[str, Any] = {"port": port, "tokens": [TOKEN]}
     if batch * MAX_EVENT_BYTES > IngestSettings().max_body_bytes:
@@ -181,7 +189,7 @@ async def http_ingest(
     async with running_server(config, port, workdir / "server.log") as server:
         outcome.ready_seconds = server.ready_seconds
         before = await count_events(url)  # 0 for a fresh file; a reused PostgreSQL may hold older runs
-        stream = batched(seed_events(events, run_tag=run_tag), batch)
+        stream = batched(source(events, run_tag=run_tag), batch)
         events_url = f"{server.url}/v1/events"
         connector = aiohttp.TCPConnector(limit=senders)
         timeout = aiohttp.ClientTimeout(total=600)
@@ -277,19 +285,21 @@ def schema_baseline(path: Path, events: int, run_tag: str) -> float:
     return seconds
 
 
-def naive_rows(events: int, run_tag: str) -> Iterator[list[tuple[Any, ...]]]:
-    for part in batched(seed_events(events, run_tag=run_tag), ROWS_PER_TRANSACTION):
+def naive_rows(
+    events: int, run_tag: str, source: EventSource = seed_events
+) -> Iterator[list[tuple[Any, ...]]]:
+    for part in batched(source(events, run_tag=run_tag), ROWS_PER_TRANSACTION):
         yield [
             (*(item.get(name) for name in NAIVE_FIELDS[:-2]), float(item["lat"]), float(item["lon"]))
             for item in part
         ]
 
 
-def naive_baseline(path: Path, events: int, run_tag: str) -> float:
+def naive_baseline(path: Path, events: int, run_tag: str, source: EventSource = seed_events) -> float:
     """Part (c): seconds to insert the seed's fields into a hand-made table with three indexes."""
     with closing(open_sqlite(path)) as conn:
         conn.executescript(NAIVE_SCHEMA)
-        seconds = timed_inserts(conn, insert_sql(NAIVE_FIELDS), naive_rows(events, run_tag))
+        seconds = timed_inserts(conn, insert_sql(NAIVE_FIELDS), naive_rows(events, run_tag, source))
         _check_count(conn, events)
     return seconds
 

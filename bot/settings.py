@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -21,7 +22,10 @@ from reports.followup import FollowupSettings
 from reports.metrics import ReportScope
 from reports.periods import Period
 from reports.pricing import ModelPrice, PriceTable
+from storage.batch_store import StoreSettings
 from storage.event_types import EventType
+from storage.identity_policy import DEFAULT_MAX_USERS_PER_VALUE, IdentityPolicy
+from storage.phones import DEFAULT_REGION
 
 CONFIG_ENV_VAR = "LEADTRAIL_CONFIG"
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
@@ -136,11 +140,31 @@ class EmailSettings(_Section):
         return value
 
 
+class IdentitySettings(_Section):
+    """Which ids join user ids into one client (design.md, "Identities")."""
+
+    default_region: str = DEFAULT_REGION
+    ignore_values: list[str] = Field(default_factory=list)
+    max_users_per_value: int = Field(default=DEFAULT_MAX_USERS_PER_VALUE, ge=1)
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r} (a two-letter country code like RU)")
+        return value.upper()
+
+    def policy(self) -> IdentityPolicy:
+        return IdentityPolicy.of(self.default_region, self.ignore_values, self.max_users_per_value)
+
+
 class RetentionSettings(_Section):
-    """Anonymisation of old events (152-FZ). The secret is checked where it is used: nothing else needs it."""
+    """Anonymisation of old events (152-FZ). Without ``hash_secret`` the key lives in ``key_file``
+    (``bot.retention_key``), made on first need."""
 
     days: int = Field(default=183, ge=1)
     hash_secret: SecretStr | None = None
+    key_file: str | None = None
     batch_size: int = Field(default=1000, ge=1, le=100_000)
 
     @field_validator("hash_secret")
@@ -150,14 +174,6 @@ class RetentionSettings(_Section):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (see config.example.toml for how to make one)")
         return value
-
-    def secret_bytes(self) -> bytes:
-        if self.hash_secret is None:
-            raise ConfigError(
-                "config: retention.hash_secret is not set: anonymisation needs it "
-                "(LEADTRAIL_RETENTION__HASH_SECRET or [retention] in the config file)"
-            )
-        return self.hash_secret.get_secret_value().encode()
 
 
 class Bitrix24Settings(_Section):
@@ -221,6 +237,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     followup: FollowupSettings = Field(default_factory=FollowupSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
     ai: AISettings = Field(default_factory=AISettings)
 
@@ -240,6 +257,10 @@ class Settings(BaseSettings):
     def report_scope(self, period: Period, location: str | None = None) -> ReportScope:
         """What the report builder needs of the settings, as plain values."""
         return ReportScope(period, self.tz, self.reports.sla_seconds, location, self.ai.currency)
+
+    def store_settings(self) -> StoreSettings:
+        """What the event writer's transactions need of the settings, as plain values."""
+        return StoreSettings(self.ingest.quarantine_max_rows, self.identity.policy())
 
     @classmethod
     def settings_customise_sources(

@@ -7,7 +7,9 @@ other commands and for PostgreSQL, in the writer's own thread; what goes wrong i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import traceback
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +21,20 @@ from storage.clients import ClientResolver
 from storage.database import StorageUnavailable
 from storage.event_insert import insert_events
 from storage.event_row import EventRow
+from storage.identity_policy import IdentityPolicy
 from storage.models import QuarantinedPayload
 
+logger = logging.getLogger(__name__)
+
 QUARANTINE_PAYLOAD_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """What a writer's transactions need of the configuration, as plain values."""
+
+    quarantine_max_rows: int = 10_000
+    identities: IdentityPolicy = field(default_factory=IdentityPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +67,7 @@ class BatchStore:
         self._resolver = ClientResolver()
 
     def forget(self) -> None:
-        """Drop the identity cache: a client was erased or merged outside this writer, or a commit failed."""
+        """Drop the identity cache: a transaction failed, so it may name what was rolled back."""
         self._resolver.forget()
 
     def store(
@@ -63,15 +76,15 @@ class BatchStore:
         rows: list[EventRow],
         rejected: list[Rejected],
         now: datetime,
-        quarantine_max_rows: int,
+        settings: StoreSettings,
     ) -> set[str]:
         """Call in the transaction that stores them; returns the event_ids that were new."""
         inserted: set[str] = set()
         if rows:
-            self._resolver.resolve(conn, rows, now)
+            self._resolver.resolve(conn, rows, now, settings.identities)
             inserted = insert_events(conn, rows)
         if rejected:
-            _quarantine(conn, rejected, now, quarantine_max_rows)
+            _quarantine(conn, rejected, now, settings.quarantine_max_rows)
         return inserted
 
 
@@ -119,8 +132,15 @@ def _is_unavailable(exc: SQLAlchemyError | OSError) -> bool:
     return exc.connection_invalidated
 
 
-def store_failure(exc: SQLAlchemyError | OSError) -> StoreFailed:
-    # The driver's own words ("database is locked", "disk I/O error"), never the exception's text or
-    # traceback: SQLAlchemy puts the statement's parameters there, i.e. the clients' messages.
-    reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:200]
-    return StoreFailed(type(exc).__name__, reason, unavailable=_is_unavailable(exc))
+def store_failure(exc: Exception) -> StoreFailed:
+    """What a failed transaction tells the writer: storage trouble, or this batch's data (a bug, too)."""
+    if isinstance(exc, SQLAlchemyError | OSError):
+        # The driver's own words ("database is locked", "disk I/O error"), never the exception's text or
+        # traceback: SQLAlchemy puts the statement's parameters there, i.e. the clients' messages.
+        reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:200]
+        return StoreFailed(type(exc).__name__, reason, unavailable=_is_unavailable(exc))
+    # A bug: this transaction fails, the writer goes on with the next one. Where, not what: the
+    # exception's text may carry a client's data.
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    logger.error("a write transaction failed: %s at %s:%s", type(exc).__name__, where.filename, where.lineno)
+    return StoreFailed(type(exc).__name__, "a bug in the writer", unavailable=False)

@@ -18,7 +18,7 @@ class LeadContext:
     user_id: str
     channel: str
     name: str | None
-    phone: str | None
+    phone: str | None  # E.164, as phone identities are kept
     crm_ids: list[str]
 
 

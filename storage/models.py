@@ -86,14 +86,63 @@ class ClientIdentity(Base):
     first_seen_at: Mapped[datetime]
 
 
+class IdentityLink(Base):
+    """A user id seen with a crm_id, lead_id or phone: the edges clients are made of (storage.clients).
+
+    Kept for every value that may link, shared too widely or not, so the users of a value can be counted
+    and a client split back into what its other ids make. ``linking`` is false for the ids an operator
+    separated by hand (``leadtrail client unlink``): that user id no longer joins through them.
+    """
+
+    __tablename__ = "identity_links"
+    __table_args__ = (
+        UniqueConstraint("value", "kind", "user_id", name="uq_identity_links_value_kind_user"),
+        Index("ix_identity_links_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(256))
+    linking: Mapped[bool] = mapped_column(Boolean, default=True)
+    first_seen_at: Mapped[datetime]
+
+
+class BlockedIdentity(Base):
+    """A value carried by more user ids than ``identity.max_users_per_value``: it stopped linking for good."""
+
+    __tablename__ = "blocked_identities"
+    __table_args__ = (UniqueConstraint("value", "kind", name="uq_blocked_identities_value_kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(256))
+    blocked_at: Mapped[datetime]
+    notified_at: Mapped[datetime | None]  # when the owners were told (bot.runtime.jobs.identities)
+
+
+class IdentityEpoch(Base):
+    """One row (id 1) whose number grows whenever clients are split, merged, unlinked, pseudonymised or
+    erased, so every writer (another process too) drops the identity cache that may name them."""
+
+    __tablename__ = "identity_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+
+
 class StoredEvent(Base):
     """One event as received. Indexes are few on purpose: each costs every insert on the hot path."""
 
     __tablename__ = "events"
     __table_args__ = (
-        # The columns after (client_id, ts) and (event, ts) let the report read a period and walk a
-        # client's history from the index alone (migrations 0007_report_speed, 0008_report_columns).
-        Index("ix_events_client_ts", "client_id", "ts", "event", "user_id"),
+        # A client's events, and within them one user's events of one kind in time order: the writer's
+        # look-backs (storage.report_columns) are a seek each, however many user ids share the client and
+        # however long a history is. It replaced (client_id, ts, event, user_id), where they walked the
+        # client's history (migration 0011_identities): still one b-tree per insert.
+        Index("ix_events_client_user", "client_id", "user_id", "event", "ts"),
+        # The columns after (event, ts) let the report read a period from the index alone (migrations
+        # 0007_report_speed, 0008_report_columns).
         Index(
             "ix_events_event_ts",
             "event",

@@ -12,20 +12,25 @@ on a big store. So the rows carry the results instead (``reply_to_ts``, ``first_
   history gives is looked up first, in one statement, and combined with the batch's own earlier rows
   (``with_lookbacks``).
 
+Every look-up is one seek in ix_events_client_user (client_id, user_id, event, ts): its cost does not
+depend on how long the user's history is, nor on how many user ids share the client. Walking the
+client's events by time, as before, made a client of thousands of user ids cost quadratic time, and so
+did a user with answers but no message (each answer walked the whole history back).
+
 An event can also change the values of rows stored before it: a message that arrives late (earlier than
-answers already stored), a first message, an earlier booking. So after each insert the older answers and
-bookings of every user with a new message or booking, from that event on, are worked out again from the
-whole history by the same definitions (``_recompute_sql``); in the usual order there are none and this is
-one index seek per user. All three use one SQL definition (``_lookbacks``). The stored values therefore
-always equal what a look-up would find now. A user_id belongs to exactly one client, so every walk goes
-through ix_events_client_ts (client_id, ts, event, user_id) and never touches a table row. Merges move
-events between clients without changing a user_id, so they change nothing here; erasing a client removes
-the user's rows with their values.
+answers already stored), a first message, an earlier booking. So after each insert the stored rows it
+changes are written again (``update_report_columns``), and only those: the answers between a user's
+earliest new message and the next message after their latest one, the bookings whose first message is
+later than a new message, the earliest stored booking after a new booking. In the usual order there
+are none, and each is one seek. The stored values therefore always equal what a look-up would find
+now. A user_id belongs to exactly one client, and merges, splits and unlinks move a user id with all
+its events, so they change nothing here; erasing a client removes the user's rows with their values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,27 +46,31 @@ from storage.models import DERIVED_EVENT_COLUMNS, sqlite_datetime
 HISTORY_EVENTS = frozenset(
     {EventType.MESSAGE_RECEIVED, EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED}
 )
-CHANGES_OTHERS = frozenset({EventType.MESSAGE_RECEIVED, EventType.APPOINTMENT_BOOKED})
+MESSAGES, BOOKINGS = frozenset({EventType.MESSAGE_RECEIVED}), frozenset({EventType.APPOINTMENT_BOOKED})
 # The rows that carry the values.
 CARRIERS = frozenset({EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED})
 MAX_ID = 2**63 - 1
+
+
+def _earlier(client_id: str, user_id: str, event: str, op: str, ts: str) -> str:
+    """A user's events of one kind before (or after) a moment: a range of ix_events_client_user (a
+    user_id never spans two clients; merges, splits and unlinks move a user id with all its events)."""
+    return (
+        f"FROM events AS earlier WHERE earlier.client_id = {client_id} AND earlier.user_id = {user_id}"
+        f" AND earlier.event = '{event}' AND earlier.ts {op} {ts}"
+    )
 
 
 def _lookbacks(client_id: str, user_id: str, ts: str) -> tuple[str, str, str]:
     """The three values of a row whose client, user and time are these SQL expressions, in the order of
     ``DERIVED_EVENT_COLUMNS``: the latest message at or before it, the first message at or before it,
     and whether a booking came before it. The one definition that the INSERT, the recompute and the
-    PostgreSQL look-up all use; every walk reads ix_events_client_ts alone (client_id first: it leads
-    the index, and a user_id never spans two clients)."""
-    earlier = (
-        f"FROM events AS earlier WHERE earlier.client_id = {client_id} AND earlier.user_id = {user_id}"
-        " AND earlier.event = '{event}' AND earlier.ts {op} " + ts
-    )
-    messages_until_row = earlier.format(event=EventType.MESSAGE_RECEIVED, op="<=")
+    PostgreSQL look-up all use, each a seek in ix_events_client_user."""
+    messages_until_row = _earlier(client_id, user_id, EventType.MESSAGE_RECEIVED, "<=", ts)
     return (
         f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1)",
         f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts ASC LIMIT 1)",
-        f"EXISTS (SELECT 1 {earlier.format(event=EventType.APPOINTMENT_BOOKED, op='<')})",
+        f"EXISTS (SELECT 1 {_earlier(client_id, user_id, EventType.APPOINTMENT_BOOKED, '<', ts)})",
     )
 
 
@@ -82,31 +91,97 @@ def sqlite_lookbacks(client_id: int, user_id: int, ts: int, event: int) -> str:
     return ", ".join(_carried(f"?{event}", _lookbacks(f"?{client_id}", f"?{user_id}", f"?{ts}")))
 
 
-def _recompute_sql(differs: str) -> str:
-    """One user's answers and bookings from ``since`` on, up to row ``up_to_id``, worked out again; only
-    the rows whose values change are written (``differs``: the dialect's null-safe "not equal"). A late
-    message usually changes a few answers, not the hundreds after it, and a row written unchanged
-    still costs its page in the WAL. Named parameters, which SQLAlchemy's text() (PostgreSQL) and the
-    sqlite3 driver (the SQLite hot path) both take."""
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    """What the recompute's SQL says differently: the rows it updates (SQLite is told to walk them in
+    ix_events_client_user: left to itself it took ix_events_event_ts, a walk through every user's events
+    of the kind), null-safe "not equal" (SQLite's IS NOT; its IS DISTINCT FROM needs 3.39, newer than
+    some distributions ship) and a moment after every other."""
+
+    events: str
+    differs: str
+    never: str
+
+
+_SQLITE = _Dialect("events INDEXED BY ix_events_client_user", "IS NOT", "'9999-12-31'")
+_POSTGRES = _Dialect("events", "IS DISTINCT FROM", "'infinity'")
+_BOOKING = f"events.event = '{EventType.APPOINTMENT_BOOKED}'"
+# Named parameters throughout, which SQLAlchemy's text() (PostgreSQL) and the sqlite3 driver (the SQLite
+# hot path) both take; "up to row up_to_id": only rows stored before the insert, whose values it may change.
+_MINE = "events.client_id = :of_client AND events.user_id = :of_user AND events.id <= :up_to_id"
+
+
+def _recompute_sql(dialect: _Dialect) -> str:
+    """One user's answers and bookings from ``since`` on worked out again from the whole definition; only
+    the rows whose values change are written (a row written unchanged still costs its page in the WAL)."""
     carried = _carried("events.event", _lookbacks("events.client_id", "events.user_id", "events.ts"))
     pairs = list(zip(DERIVED_EVENT_COLUMNS, carried, strict=True))
     return (
-        "UPDATE events SET "
+        f"UPDATE {dialect.events} SET "
         + ", ".join(f"{column} = {value}" for column, value in pairs)
-        + " WHERE events.client_id = :of_client AND events.ts >= :since"
+        + f" WHERE {_MINE} AND events.ts >= :since"
         # Not IN (…): the same text serves both drivers' executemany.
-        + f" AND (events.event = '{EventType.ASSISTANT_RESPONSE}'"
-        + f" OR events.event = '{EventType.APPOINTMENT_BOOKED}')"
-        + " AND events.user_id = :of_user AND events.id <= :up_to_id"
+        + f" AND (events.event = '{EventType.ASSISTANT_RESPONSE}' OR {_BOOKING})"
         + " AND ("
-        + " OR ".join(f"events.{column} {differs} ({value})" for column, value in pairs)
+        + " OR ".join(f"events.{column} {dialect.differs} ({value})" for column, value in pairs)
         + ")"
     )
 
 
-# SQLite's IS NOT is null-safe; its IS DISTINCT FROM needs 3.39, newer than some distributions ship.
-_RECOMPUTE_SQLITE = _recompute_sql("IS NOT")
-_RECOMPUTE_POSTGRES = _recompute_sql("IS DISTINCT FROM")
+def _answers_sql(dialect: _Dialect) -> str:
+    """New messages from ``since`` to ``until``: the answers from the first of them up to the next message
+    after the last reply to something else now, or still to what they did."""
+    latest_message = _lookbacks("events.client_id", "events.user_id", "events.ts")[0]
+    messages_after = _earlier(":of_client", ":of_user", EventType.MESSAGE_RECEIVED, ">", ":until")
+    next_message = f"(SELECT earlier.ts {messages_after} ORDER BY earlier.ts ASC LIMIT 1)"
+    return (
+        f"UPDATE {dialect.events} SET reply_to_ts = {latest_message}"
+        f" WHERE {_MINE} AND events.event = '{EventType.ASSISTANT_RESPONSE}' AND events.ts >= :since"
+        f" AND events.ts < coalesce({next_message}, {dialect.never})"
+        f" AND events.reply_to_ts {dialect.differs} ({latest_message})"
+    )
+
+
+def _first_message_sql(dialect: _Dialect) -> str:
+    """A new message at ``since`` becomes the first message of the bookings after it whose first message
+    was later. Only when no message came before it: then nothing of the kind is left, and the scan is
+    skipped."""
+    messages_before = _earlier(":of_client", ":of_user", EventType.MESSAGE_RECEIVED, "<", ":since")
+    return (
+        f"UPDATE {dialect.events} SET first_message_ts = :since"
+        f" WHERE {_MINE} AND {_BOOKING} AND events.ts >= :since"
+        " AND (events.first_message_ts IS NULL OR events.first_message_ts > :since)"
+        f" AND NOT EXISTS (SELECT 1 {messages_before})"
+    )
+
+
+def _repeat_sql(dialect: _Dialect) -> str:
+    """A new booking at ``since`` makes a repeat of the stored bookings after it that were not; those can
+    only be the earliest of them (any later one already had that one before it)."""
+    bookings_after = _earlier(":of_client", ":of_user", EventType.APPOINTMENT_BOOKED, ">", ":since")
+    return (
+        f"UPDATE {dialect.events} SET repeat_booking = TRUE"
+        f" WHERE {_MINE} AND {_BOOKING} AND events.ts > :since AND events.repeat_booking = FALSE"
+        f" AND events.ts <= (SELECT earlier.ts {bookings_after} AND earlier.id <= :up_to_id"
+        " ORDER BY earlier.ts ASC LIMIT 1)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    recompute: str
+    answers: str
+    first_message: str
+    repeat: str
+
+    @classmethod
+    def of(cls, dialect: _Dialect) -> _Statements:
+        return cls(
+            _recompute_sql(dialect), _answers_sql(dialect), _first_message_sql(dialect), _repeat_sql(dialect)
+        )
+
+
+_STATEMENTS = {"sqlite": _Statements.of(_SQLITE), "postgresql": _Statements.of(_POSTGRES)}
 
 
 def insert_order(row: EventRow) -> tuple[datetime, bool]:
@@ -114,14 +189,17 @@ def insert_order(row: EventRow) -> tuple[datetime, bool]:
     return row["ts"], row["event"] != EventType.MESSAGE_RECEIVED
 
 
-def _earliest_per_user(rows: Iterable[EventRow], kinds: frozenset[str]) -> dict[tuple[int, str], datetime]:
-    earliest: dict[tuple[int, str], datetime] = {}
+def _span_per_user(
+    rows: Iterable[EventRow], kinds: frozenset[str]
+) -> dict[tuple[int, str], tuple[datetime, datetime]]:
+    """Per (client, user), the earliest and the latest moment of their rows of these kinds."""
+    spans: dict[tuple[int, str], tuple[datetime, datetime]] = {}
     for row in rows:
         if row["event"] in kinds:
-            key = (row["client_id"], row["user_id"])
-            if key not in earliest or row["ts"] < earliest[key]:
-                earliest[key] = row["ts"]
-    return earliest
+            moment, key = row["ts"], (row["client_id"], row["user_id"])
+            first, last = spans.get(key, (moment, moment))
+            spans[key] = (min(first, moment), max(last, moment))
+    return spans
 
 
 def lock_histories(conn: Connection, rows: Iterable[EventRow]) -> None:
@@ -194,26 +272,50 @@ def _earliest(*moments: datetime | None) -> datetime | None:
 def update_report_columns(
     conn: Connection, new_rows: Iterable[EventRow], *, up_to_id: int | None = None
 ) -> None:
-    """After the insert of ``new_rows`` (``client_id`` set), in its transaction: the rows it changes.
+    """After the insert of ``new_rows``, in its transaction: the stored rows it changes.
 
     ``up_to_id``: the last row id before the insert's rows, when they came with their own values; then
-    only older rows are worked out again, for users with a new message or booking. None: every answer
-    and booking of the users from their earliest new event on, new ones included.
+    only the older rows they change are written (module note). None: every answer and booking of the
+    users from their earliest of these rows on, new ones included, worked out again from the definition.
     """
-    kinds = CHANGES_OTHERS if up_to_id is not None else HISTORY_EVENTS
-    earliest = _earliest_per_user(new_rows, kinds)
-    if not earliest:
-        return
-    limit = up_to_id if up_to_id is not None else MAX_ID
-    params: list[dict[str, Any]] = [
-        {"of_client": client_id, "of_user": user_id, "since": since, "up_to_id": limit}
-        for (client_id, user_id), since in earliest.items()
+    rows = list(new_rows)
+    sqlite = conn.dialect.name == "sqlite"
+    statements = _STATEMENTS["sqlite" if sqlite else "postgresql"]
+    # SQLite takes the values as stored (the driver gets the text: on the ingest hot path, a seek per user
+    # with a new message that usually finds nothing, SQLAlchemy's per-execution work cost more).
+    moment: Callable[[datetime], Any] = sqlite_datetime if sqlite else _as_is
+    work: list[tuple[str, list[dict[str, Any]]]]
+    if up_to_id is None:
+        spans = _span_per_user(rows, HISTORY_EVENTS)
+        work = [(statements.recompute, _params(spans, MAX_ID, moment))]
+    else:
+        messages = _span_per_user(rows, MESSAGES)
+        of_messages = _params(messages, up_to_id, moment, until=True)  # the first message's skips "until"
+        work = [
+            (statements.answers, of_messages),
+            (statements.first_message, of_messages),
+            (statements.repeat, _params(_span_per_user(rows, BOOKINGS), up_to_id, moment)),
+        ]
+    for sql, params in work:
+        if params and sqlite:
+            conn.exec_driver_sql(sql, params)
+        elif params:
+            conn.execute(text(sql), params)
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment
+
+
+def _params(
+    spans: dict[tuple[int, str], tuple[datetime, datetime]],
+    up_to_id: int,
+    moment: Callable[[datetime], Any],
+    *,
+    until: bool = False,
+) -> list[dict[str, Any]]:
+    return [
+        {"of_client": client_id, "of_user": user, "since": moment(first), "up_to_id": up_to_id}
+        | ({"until": moment(last)} if until else {})
+        for (client_id, user), (first, last) in spans.items()
     ]
-    if conn.dialect.name != "sqlite":
-        conn.execute(text(_RECOMPUTE_POSTGRES), params)
-        return
-    # SQLite, on the ingest hot path (a seek per user with a new message, usually finding nothing): the
-    # text straight to the driver, since SQLAlchemy's per-execution work cost more than SQLite's.
-    conn.exec_driver_sql(
-        _RECOMPUTE_SQLITE, [{**one, "since": sqlite_datetime(one["since"])} for one in params]
-    )

@@ -30,10 +30,10 @@ afterwards the erased texts are in no byte of the database files. VACUUM pauses 
 (sources get 503 and retry) and needs free disk space the size of the database. PostgreSQL keeps dead
 row versions until autovacuum reuses their space; that cannot be forced from here.
 
-The writer keeps an identity cache (``ClientResolver``): once identities changed, pass
-``drop_identity_cache`` so the running process forgets them. A separate process (the CLI) cannot reach a
-running ``leadtrail run``: there a returning client may be attached to their pseudonymised row until the
-next restart, and that row is pseudonymised again once they fall silent.
+The links between user ids and the values they share (``identity_links``) go the same way: renamed
+with the ids, phones deleted, erased with the client. Every writer keeps an identity cache
+(``ClientResolver``); both changes move ``identity_epoch`` on in their transaction, so writers (in
+``leadtrail run`` too, when the CLI did it) start afresh with their next batch.
 """
 
 from __future__ import annotations
@@ -66,8 +66,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.database import Database
-from storage.models import Base, Client, ClientIdentity, OwnerAudit, QuarantinedPayload, StoredEvent
-from storage.phones import normalize_phone
+from storage.identity_groups import BUMP_EPOCH, chunks
+from storage.identity_policy import USER
+from storage.models import (
+    Base,
+    Client,
+    ClientIdentity,
+    IdentityLink,
+    OwnerAudit,
+    QuarantinedPayload,
+    StoredEvent,
+)
+from storage.phones import DEFAULT_REGION, normalize_phone
 from storage.search import remove_events
 from storage.timeline import find_client_ids
 
@@ -95,6 +105,7 @@ def _table(model: type[Base]) -> Table:
 events = _table(StoredEvent)
 clients = _table(Client)
 identities = _table(ClientIdentity)
+links = _table(IdentityLink)
 quarantine = _table(QuarantinedPayload)
 audit = _table(OwnerAudit)
 
@@ -289,8 +300,48 @@ async def _still_silent(conn: AsyncConnection, client_ids: list[int], cutoff: da
     return [client_id for client_id in candidates if client_id not in active]
 
 
+async def _users_of(conn: AsyncConnection, client_ids: list[int]) -> dict[str, int]:
+    """Each user id of these clients, with its client."""
+    found = await conn.execute(
+        select(identities.c.value, identities.c.client_id).where(
+            identities.c.client_id.in_(client_ids), identities.c.kind == USER
+        )
+    )
+    return {user: client_id for user, client_id in found}
+
+
+async def _pseudonymise_links(conn: AsyncConnection, client_ids: list[int], pseudonyms: Pseudonyms) -> None:
+    """The links of these clients' user ids: phones deleted, user ids and values as on their events."""
+    owners = await _users_of(conn, client_ids)
+    renames = []
+    for part in chunks(sorted(owners)):
+        await conn.execute(delete(links).where(links.c.user_id.in_(part), links.c.kind == "phone"))
+        found = await conn.execute(
+            select(links.c.id, links.c.user_id, links.c.value).where(links.c.user_id.in_(part))
+        )
+        for row_id, user, value in found:
+            if is_pseudonym(user) and is_pseudonym(value):
+                continue
+            client_id = owners[user]
+            renames.append(
+                {
+                    "link": row_id,
+                    "new_user": user if is_pseudonym(user) else pseudonyms.of_client_id(client_id, user),
+                    "new_value": value if is_pseudonym(value) else pseudonyms.of_client_id(client_id, value),
+                }
+            )
+    if renames:
+        await conn.execute(
+            update(links)
+            .where(links.c.id == bindparam("link"))
+            .values(user_id=bindparam("new_user"), value=bindparam("new_value")),
+            renames,
+        )
+
+
 async def _pseudonymise_clients(conn: AsyncConnection, client_ids: list[int], pseudonyms: Pseudonyms) -> None:
-    """Replace every id of these clients, on their events and identities, in one transaction."""
+    """Replace every id of these clients, on their events, links and identities, in one transaction."""
+    await _pseudonymise_links(conn, client_ids, pseudonyms)
     for name in PSEUDONYMISED_COLUMNS:
         column = events.c[name]
         pairs = await conn.execute(
@@ -329,6 +380,7 @@ async def _pseudonymise_clients(conn: AsyncConnection, client_ids: list[int], ps
     await conn.execute(
         update(clients).where(clients.c.id.in_(client_ids)).values(name=None, search_name=None)
     )
+    await conn.execute(BUMP_EPOCH)
 
 
 async def _pseudonymise_silent_clients(
@@ -384,7 +436,6 @@ async def anonymize_before(
     *,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    drop_identity_cache: Callable[[], None] | None = None,
 ) -> AnonymizationReport:
     """Remove the person from events before ``cutoff`` while keeping every report number (see above)."""
     if cutoff.tzinfo is None:
@@ -397,8 +448,6 @@ async def anonymize_before(
     report = AnonymizationReport(cutoff.astimezone(UTC), dry_run, cleaned, pseudonymised, dropped)
     if dry_run or not report.changed:
         return report
-    if pseudonymised and drop_identity_cache is not None:
-        drop_identity_cache()
     if db.is_sqlite:
         await _compact_sqlite(db, search_index=bool(cleaned))
     return report
@@ -431,27 +480,27 @@ class _Traces:
         return partial_name or self.found_in(search)
 
 
-def _national_digits(phone: str) -> str | None:
-    normalized = normalize_phone(phone)
+def _national_digits(phone: str, region: str) -> str | None:
+    normalized = normalize_phone(phone, region)
     return normalized[-_NATIONAL_PHONE_DIGITS:] if normalized else None
 
 
-async def _traces_of(conn: AsyncConnection, client_ids: list[int], query: str) -> _Traces:
+async def _traces_of(conn: AsyncConnection, client_ids: list[int], query: str, region: str) -> _Traces:
     ids = {query.strip()}
-    phones = {digits for digits in [_national_digits(query)] if digits and len(query.strip()) >= 5}
+    phones = {digits for digits in [_national_digits(query, region)] if digits and len(query.strip()) >= 5}
     names: set[str] = set()
     for kind, value in await conn.execute(
         select(identities.c.kind, identities.c.value).where(identities.c.client_id.in_(client_ids))
     ):
         ids.add(value)
-        if kind == "phone" and (digits := _national_digits(value)):
+        if kind == "phone" and (digits := _national_digits(value, region)):
             phones.add(digits)
     columns = [events.c[name] for name in (*PSEUDONYMISED_COLUMNS, "phone", "name")]
     for user_id, crm_id, lead_id, phone, name in await conn.execute(
         select(*columns).where(events.c.client_id.in_(client_ids)).distinct()
     ):
         ids.update(value for value in (user_id, crm_id, lead_id) if value)
-        if phone and (digits := _national_digits(phone)):
+        if phone and (digits := _national_digits(phone, region)):
             phones.add(digits)
         if name:
             names.add(name.casefold())
@@ -498,10 +547,13 @@ async def _erase_clients(
     )
     await remove_events(conn, event_ids)
     erased_events = await _delete_chunked(conn, events, event_ids)
+    for part in chunks(sorted(await _users_of(conn, client_ids))):
+        await conn.execute(delete(links).where(links.c.user_id.in_(part)))
     erased_identities = (
         await conn.execute(delete(identities).where(identities.c.client_id.in_(client_ids)))
     ).rowcount
     await conn.execute(delete(clients).where(clients.c.id.in_(client_ids)))
+    await conn.execute(BUMP_EPOCH)
     payloads = await _rows_mentioning(conn, quarantine.c.id, quarantine.c.payload, traces.found_in)
     quarantined = await _delete_chunked(conn, quarantine, payloads)
     # The log keeps that an owner looked someone up; what they typed named this person, so it goes.
@@ -520,21 +572,20 @@ async def forget_client(
     query: str,
     *,
     redacted_as: str,
-    drop_identity_cache: Callable[[], None] | None = None,
+    region: str = DEFAULT_REGION,
 ) -> ForgetReport:
     """Erase everyone known by this id (user, CRM, lead id or phone) now.
 
     Also deleted: quarantined payloads mentioning one of their ids, phones or names; owners' earlier
     lookups of them keep their time, and what was typed becomes ``redacted_as``. Recording that the
-    erasure was done is the caller's (it knows who asked and how to say it).
+    erasure was done is the caller's (it knows who asked and how to say it). ``region``: of a phone
+    without a country code (``identity.default_region``).
     """
     async with _erasing_connection(db) as conn, _transaction(conn, write=True):
         async with AsyncSession(bind=conn) as session:
-            client_ids = await find_client_ids(session, query)
-        traces = await _traces_of(conn, client_ids, query)
+            client_ids = await find_client_ids(session, query, region)
+        traces = await _traces_of(conn, client_ids, query, region)
         report = await _erase_clients(conn, client_ids, traces, redacted_as)
-    if report.clients and drop_identity_cache is not None:
-        drop_identity_cache()
     if db.is_sqlite:
         await _compact_sqlite(db, search_index=report.events > 0)
     return report

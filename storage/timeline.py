@@ -12,11 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.aggregates import ModelUsage
 from storage.event_types import EventType
-from storage.models import RECEIVED_EVENT_COLUMNS, Client, ClientIdentity, StoredEvent
-from storage.phones import normalize_phone
+from storage.identity_policy import USER
+from storage.models import RECEIVED_EVENT_COLUMNS, Client, ClientIdentity, IdentityLink, StoredEvent
+from storage.phones import DEFAULT_REGION, normalize_phone
 from storage.report_queries import load_model_usage
 
 EVENT_FIELDS = tuple(name for name in RECEIVED_EVENT_COLUMNS if name != "client_id")
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedBy:
+    """A value that joins several user ids of one client: why they are one person."""
+
+    kind: str  # crm, lead, phone
+    value: str
+    user_ids: list[str]
 
 
 @dataclass(slots=True)
@@ -27,15 +37,17 @@ class ClientCard:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     event_count: int = 0
+    joined_by: list[JoinedBy] = field(default_factory=list)
 
 
 _PHONE_LIKE = re.compile(r"^\+?[\d\s()\-]{5,}$")
 
 
-async def find_client_ids(session: AsyncSession, query: str) -> list[int]:
-    """Clients known by this user id, CRM id, lead id or phone (exact match), oldest first."""
+async def find_client_ids(session: AsyncSession, query: str, region: str = DEFAULT_REGION) -> list[int]:
+    """Clients known by this user id, CRM id, lead id or phone (exact match; a phone however written,
+    read in ``region`` without a country code), oldest first."""
     values = {query.strip()}
-    if _PHONE_LIKE.match(query.strip()) and (phone := normalize_phone(query)):
+    if _PHONE_LIKE.match(query.strip()) and (phone := normalize_phone(query, region)):
         values.add(phone)
     result = await session.execute(
         select(ClientIdentity.client_id)
@@ -65,7 +77,31 @@ async def load_card(session: AsyncSession, client_id: int) -> ClientCard | None:
     )
     first, last, count = stats.one()
     card.first_seen, card.last_seen, card.event_count = first, last, count
+    card.joined_by = await _joined_by(session, client_id)
     return card
+
+
+async def _joined_by(session: AsyncSession, client_id: int) -> list[JoinedBy]:
+    """The client's values that join two or more of its user ids, with those ids."""
+    mine = select(ClientIdentity.value).where(
+        ClientIdentity.client_id == client_id, ClientIdentity.kind == USER
+    )
+    value = ClientIdentity.__table__.alias("joining")
+    rows = await session.execute(
+        select(IdentityLink.kind, IdentityLink.value, IdentityLink.user_id)
+        .join(
+            value,
+            (value.c.kind == IdentityLink.kind)
+            & (value.c.value == IdentityLink.value)
+            & (value.c.client_id == client_id),
+        )
+        .where(IdentityLink.linking, IdentityLink.user_id.in_(mine))
+        .order_by(IdentityLink.kind, IdentityLink.value, IdentityLink.first_seen_at, IdentityLink.id)
+    )
+    users: dict[tuple[str, str], list[str]] = {}
+    for kind, shared, user_id in rows:
+        users.setdefault((kind, shared), []).append(user_id)
+    return [JoinedBy(kind, shared, ids) for (kind, shared), ids in users.items() if len(ids) > 1]
 
 
 async def load_events(

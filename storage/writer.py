@@ -2,6 +2,11 @@
 
 Concurrent callers are committed together in one transaction (bounded in events and in waiting time),
 and each caller is answered only after that commit: an acknowledgement means the events are on disk.
+
+A transaction that fails for any reason but storage being unavailable (a bug, a constraint, data the
+database refuses) is no poison: its events are stored again in halves, down to single events, and an
+event that still fails alone is quarantined with "internal error, quarantined" while the others are
+stored and acknowledged. Only storage trouble fails the callers (503: retry later).
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
+import orjson
 
-from storage.batch_store import BatchStore, Rejected, StoreFailed, store_failure
+from storage.batch_store import BatchStore, Rejected, StoreFailed, StoreSettings, store_failure
 from storage.database import Database, StorageUnavailable
 from storage.event_row import EventRow
 from storage.writer_process import WriterProcess
@@ -30,10 +35,14 @@ class WriterClosed(StorageUnavailable):
     """The writer is draining for shutdown and takes no new work."""
 
 
+INTERNAL_ERROR = "internal error, quarantined"
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     accepted: int
     duplicates: int
+    failed: tuple[int, ...] = ()  # positions of the rows that failed alone and went to quarantine
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,58 +63,100 @@ class BatchSink(Protocol):
     async def store(self, rows: list[EventRow], rejected: list[Rejected], now: datetime) -> set[str]:
         """Commit the batch; returns the event_ids that were new, raises ``StoreFailed``."""
 
-    def forget(self) -> None:
-        """Drop the identity cache."""
-
 
 class LocalSink:
     """The batch's transaction in this process, on the database's write path (``WriteTransactions``)."""
 
-    def __init__(self, db: Database, quarantine_max_rows: int) -> None:
+    def __init__(self, db: Database, settings: StoreSettings) -> None:
         self._db = db
         self._batch = BatchStore()
-        self._quarantine_max_rows = quarantine_max_rows
+        self._settings = settings
 
     async def store(self, rows: list[EventRow], rejected: list[Rejected], now: datetime) -> set[str]:
-        work = partial(
-            self._batch.store,
-            rows=rows,
-            rejected=rejected,
-            now=now,
-            quarantine_max_rows=self._quarantine_max_rows,
-        )
+        work = partial(self._batch.store, rows=rows, rejected=rejected, now=now, settings=self._settings)
         try:
             return await self._db.writes.run(work)
-        except (SQLAlchemyError, OSError) as exc:
+        except Exception as exc:
             # OSError: a disk error (EFBIG, EIO, EROFS) the driver did not wrap; storage, not the data.
+            # Anything else but the database's own errors is a bug, which fails this transaction only.
             self._batch.forget()
             raise store_failure(exc) from exc
-
-    def forget(self) -> None:
-        self._batch.forget()
 
 
 class ProcessSink:
     """The batch's transaction in ``leadtrail run``'s writer process (``storage.writer_process``)."""
 
-    def __init__(self, process: WriterProcess, quarantine_max_rows: int) -> None:
+    def __init__(self, process: WriterProcess, settings: StoreSettings) -> None:
         self._process = process
-        self._quarantine_max_rows = quarantine_max_rows
+        self._settings = settings
 
     async def store(self, rows: list[EventRow], rejected: list[Rejected], now: datetime) -> set[str]:
-        return await self._process.store(rows, rejected, now, self._quarantine_max_rows)
-
-    def forget(self) -> None:
-        self._process.forget()
+        return await self._process.store(rows, rejected, now, self._settings)
 
 
 @dataclass(slots=True)
 class _Job:
     rows: list[EventRow]
     rejected: Sequence[Rejected]
+    source: str
     done: asyncio.Future[WriteResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Jobs committed together: their rows, each event_id once, with the job each came from."""
+
+    jobs: list[_Job]
+    now: datetime
+    rows: list[EventRow] = field(default_factory=list)
+    owners: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(row) → (job, position in it)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, jobs: list[_Job]) -> _Batch:
+        batch = cls(jobs, datetime.now(UTC))
+        seen: set[str] = set()
+        for number, job in enumerate(jobs):
+            for position, row in enumerate(job.rows):
+                if row["event_id"] not in seen:
+                    seen.add(row["event_id"])
+                    stored: EventRow = {**row, "received_at": batch.now}
+                    batch.rows.append(stored)
+                    batch.owners[id(stored)] = (number, position)
+            batch.rejected.extend(job.rejected)
+        return batch
+
+    def results(self, inserted: set[str], failed: Sequence[EventRow] = ()) -> list[WriteResult]:
+        accepted = [0] * len(self.jobs)
+        for row in self.rows:
+            if row["event_id"] in inserted:
+                accepted[self.owners[id(row)][0]] += 1
+        failures: list[list[int]] = [[] for _ in self.jobs]
+        for row in failed:
+            number, position = self.owners[id(row)]
+            failures[number].append(position)
+        return [
+            WriteResult(
+                accepted[n], len(job.rows) - accepted[n] - len(failures[n]), tuple(sorted(failures[n]))
+            )
+            for n, job in enumerate(self.jobs)
+        ]
+
+    def quarantined(self, failed: Sequence[EventRow]) -> list[Rejected]:
+        """The rows that failed alone, as quarantine entries of the source that sent each."""
+        return [
+            Rejected(
+                source=self.jobs[self.owners[id(row)][0]].source,
+                payload=orjson.dumps(
+                    {key: value for key, value in row.items() if key not in ("client_id", "received_at")}
+                ).decode(),
+                errors=[{"field": None, "message": INTERNAL_ERROR}],
+                channel=row["channel"],
+            )
+            for row in failed
+        ]
 
 
 class EventWriter:
@@ -115,14 +166,13 @@ class EventWriter:
         *,
         max_batch_events: int = 5000,
         max_wait_ms: float = 0.0,
-        quarantine_max_rows: int = 10_000,
+        settings: StoreSettings | None = None,
     ) -> None:
         self._max_batch_events = max_batch_events
         self._max_wait = max_wait_ms / 1000
         process = db.writes.process
-        self._sink: BatchSink = (
-            ProcessSink(process, quarantine_max_rows) if process else LocalSink(db, quarantine_max_rows)
-        )
+        settings = settings or StoreSettings()
+        self._sink: BatchSink = ProcessSink(process, settings) if process else LocalSink(db, settings)
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -160,19 +210,18 @@ class EventWriter:
             await self._queue.put(None)
             await task
 
-    def forget_identities(self) -> None:
-        """Drop the identity cache: a client was erased or merged outside this writer."""
-        self._sink.forget()
-
-    async def write(self, rows: list[EventRow], rejected: Sequence[Rejected] = ()) -> WriteResult:
-        """Store the rows (and quarantine the rejected); returns once committed."""
+    async def write(
+        self, rows: list[EventRow], rejected: Sequence[Rejected] = (), *, source: str = "unknown"
+    ) -> WriteResult:
+        """Store the rows (and quarantine the rejected); returns once committed. ``source`` names the
+        sender in the quarantine, should one of the rows fail alone."""
         if self._closing or self._task is None:
             raise WriterClosed("LeadTrail is shutting down")
         if self._task.done():
             raise StorageUnavailable("the event writer stopped; restart LeadTrail")
         if not rows and not rejected:
             return WriteResult(0, 0)
-        job = _Job(rows, rejected)
+        job = _Job(rows, rejected, source[:64])
         await self._queue.put(job)
         return await asyncio.shield(job.done)
 
@@ -209,32 +258,37 @@ class EventWriter:
             if leftover is not None:
                 await self._commit_batch([leftover])
 
-    async def _commit_batch(self, batch: list[_Job]) -> None:
+    async def _commit_batch(self, jobs: list[_Job]) -> None:
         try:
-            results, committed = await self._commit(batch)
+            batch = _Batch.of(jobs)
+            try:
+                results, committed = await self._commit(batch)
+            except StoreFailed as failure:
+                if failure.unavailable:
+                    raise
+                logger.warning(
+                    "a write transaction failed (%s: %s); storing its events in parts",
+                    failure.kind,
+                    failure.reason,
+                )
+                results, committed = await self._commit_in_parts(batch)
         except StoreFailed as failure:
-            if len(batch) > 1 and not failure.unavailable:
-                # One job's data broke the transaction; commit the others on their own.
-                for job in batch:
-                    await self._commit_batch([job])
-                return
             logger.error("storage write failed: %s: %s", failure.kind, failure.reason)
             if failure.unavailable and self.failing_since is None:
                 self.failing_since = asyncio.get_running_loop().time()
-            for job in batch:
+            for job in jobs:
                 if not job.done.done():
                     job.done.set_exception(failure)
             return
         except BaseException as exc:
-            self._sink.forget()
-            for job in batch:
+            for job in jobs:
                 if not job.done.done():
                     job.done.set_exception(StorageUnavailable(f"writer failed: {exc!r}"))
             raise
         self.batches_committed += 1
         self._tell_observers(committed)
         self.failing_since = None
-        for job, result in zip(batch, results, strict=True):
+        for job, result in zip(jobs, results, strict=True):
             if not job.done.done():
                 job.done.set_result(result)
 
@@ -247,27 +301,48 @@ class EventWriter:
             except Exception:
                 logger.exception("a write observer failed; the events are stored all the same")
 
-    async def _commit(self, batch: list[_Job]) -> tuple[list[WriteResult], CommittedBatch | None]:
-        now = datetime.now(UTC)
-        first_owner: dict[str, int] = {}
-        unique_rows: list[EventRow] = []
-        for number, job in enumerate(batch):
-            for row in job.rows:
-                if row["event_id"] not in first_owner:
-                    first_owner[row["event_id"]] = number
-                    unique_rows.append({**row, "received_at": now})
-        rejected = [item for job in batch for item in job.rejected]
+    async def _commit(self, batch: _Batch) -> tuple[list[WriteResult], CommittedBatch | None]:
+        inserted = await self._sink.store(batch.rows, batch.rejected, batch.now)
+        return batch.results(inserted), self._committed(batch, inserted, batch.rejected)
 
-        inserted = await self._sink.store(unique_rows, rejected, now)
-        accepted = [0] * len(batch)
-        for event_id in inserted:
-            accepted[first_owner[event_id]] += 1
-        results = [WriteResult(accepted[n], len(job.rows) - accepted[n]) for n, job in enumerate(batch)]
-        committed = None
-        if self._observers:
-            committed = CommittedBatch(
-                rows=[row for job in batch for row in job.rows],
-                new_rows=[row for row in unique_rows if row["event_id"] in inserted],
-                rejected=rejected,
-            )
-        return results, committed
+    async def _commit_in_parts(self, batch: _Batch) -> tuple[list[WriteResult], CommittedBatch | None]:
+        """The batch's transaction failed on its data: the rejected on their own, then the rows in halves
+        down to single rows; a row that fails alone goes to the quarantine. Storage trouble on the way
+        fails the whole batch (what was stored meanwhile counts as duplicates when the senders retry)."""
+        if batch.rejected:
+            await self._sink.store([], batch.rejected, batch.now)
+        inserted, failed = await self._store_parts(batch.rows, batch.now)
+        poisoned = batch.quarantined(failed)
+        if poisoned:
+            await self._sink.store([], poisoned, batch.now)
+            logger.error("%d event(s) failed alone and were quarantined", len(poisoned))
+        return batch.results(inserted, failed), self._committed(batch, inserted, [*batch.rejected, *poisoned])
+
+    async def _store_parts(self, rows: list[EventRow], now: datetime) -> tuple[set[str], list[EventRow]]:
+        """Store the rows, or each half on its own; returns the new event_ids and the rows that failed
+        alone. The first try is of all of them again: a failure caused by a stale identity cache (dropped
+        with the failed transaction) does not repeat."""
+        if not rows:
+            return set(), []
+        try:
+            return await self._sink.store(rows, [], now), []
+        except StoreFailed as failure:
+            if failure.unavailable:
+                raise
+            if len(rows) == 1:
+                return set(), rows
+        half = len(rows) // 2
+        first, first_failed = await self._store_parts(rows[:half], now)
+        second, second_failed = await self._store_parts(rows[half:], now)
+        return first | second, first_failed + second_failed
+
+    def _committed(
+        self, batch: _Batch, inserted: set[str], rejected: list[Rejected]
+    ) -> CommittedBatch | None:
+        if not self._observers:
+            return None
+        return CommittedBatch(
+            rows=[row for job in batch.jobs for row in job.rows],
+            new_rows=[row for row in batch.rows if row["event_id"] in inserted],
+            rejected=rejected,
+        )

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,9 +32,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection as DatabaseConnection
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from storage.batch_store import BatchStore, Rejected, StoreFailed, store_failure
+from storage.batch_store import BatchStore, Rejected, StoreFailed, StoreSettings, store_failure
 from storage.database import create_sqlite_writer_engine
 from storage.event_row import EventRow
 
@@ -57,8 +55,7 @@ class _Batch:
     rows: list[EventRow]
     rejected: list[Rejected]
     now: datetime
-    quarantine_max_rows: int
-    forget: bool
+    settings: StoreSettings
 
 
 class WriterProcess:
@@ -70,7 +67,6 @@ class WriterProcess:
         self._child: subprocess.Popen[bytes] | None = None
         self._link: Connection | None = None
         self._ready = False
-        self._forget_pending = False
 
     def spawn(self) -> None:
         """Start the process; its imports overlap whatever the parent does until ``start``."""
@@ -93,15 +89,10 @@ class WriterProcess:
         """Wait until the process can write."""
         await asyncio.get_running_loop().run_in_executor(self._thread, self._connected)
 
-    def forget(self) -> None:
-        """Drop the identity cache of the process's ``BatchStore``, in order with the writes."""
-        self._forget_pending = True
-
     async def store(
-        self, rows: list[EventRow], rejected: list[Rejected], now: datetime, quarantine_max_rows: int
+        self, rows: list[EventRow], rejected: list[Rejected], now: datetime, settings: StoreSettings
     ) -> set[str]:
-        forget, self._forget_pending = self._forget_pending, False
-        inserted: set[str] = await self._ask(_Batch(rows, rejected, now, quarantine_max_rows, forget))
+        inserted: set[str] = await self._ask(_Batch(rows, rejected, now, settings))
         return inserted
 
     async def run(self, work: Callable[[DatabaseConnection], T]) -> T:
@@ -157,22 +148,10 @@ class WriterProcess:
 
 def _transaction(engine: Engine, batch: BatchStore, message: _Batch | Work) -> Any:
     if isinstance(message, _Batch):
-        if message.forget:
-            batch.forget()
         with engine.begin() as conn:
-            return batch.store(conn, message.rows, message.rejected, message.now, message.quarantine_max_rows)
+            return batch.store(conn, message.rows, message.rejected, message.now, message.settings)
     with engine.begin() as conn:
         return message(conn)
-
-
-def _failure(exc: Exception) -> StoreFailed:
-    if isinstance(exc, SQLAlchemyError | OSError):
-        return store_failure(exc)
-    # A bug: this transaction fails, the writer goes on with the next one. Where, not what: the
-    # exception's text may carry a client's data.
-    where = traceback.extract_tb(exc.__traceback__)[-1]
-    logger.error("the writer process failed: %s at %s:%s", type(exc).__name__, where.filename, where.lineno)
-    return StoreFailed(type(exc).__name__, "the writer process failed", False)
 
 
 def serve(link: Connection) -> None:
@@ -194,7 +173,7 @@ def serve(link: Connection) -> None:
                 reply = _transaction(engine, batch, message)
             except Exception as exc:
                 batch.forget()
-                reply = _failure(exc)
+                reply = store_failure(exc)
             try:
                 link.send(reply)
             except OSError:

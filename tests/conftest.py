@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from storage.batch_store import StoreSettings
 from storage.database import Database, open_database
 from storage.writer import EventWriter
 from tests.postgres import ENV_URL, TemporaryPostgres
@@ -87,7 +88,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def writer(db: Database) -> AsyncIterator[EventWriter]:
-    event_writer = EventWriter(db, quarantine_max_rows=50)
+    event_writer = EventWriter(db, settings=StoreSettings(quarantine_max_rows=50))
     await event_writer.start()
     try:
         yield event_writer

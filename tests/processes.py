@@ -58,7 +58,7 @@ def clean_env() -> dict[str, str]:
 
 
 def leadtrail(
-    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run a one-shot command and return its exit code and output."""
     return subprocess.run(
@@ -68,6 +68,7 @@ def leadtrail(
         env={**clean_env(), **(env or {})},
         input=stdin.decode() if stdin is not None else None,
         timeout=120,
+        cwd=cwd,
     )
 
 

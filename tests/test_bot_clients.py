@@ -236,3 +236,25 @@ def test_a_page_of_the_longest_events_still_fits_one_message() -> None:
             extra={f"field_{n}": n for n in range(30)},
         )
         assert len(client_texts.timeline_page([worst] * PAGE_SIZE, 0, 10**6, zone)) <= 4096
+
+
+async def test_the_card_says_which_field_joined_which_ids(tmp_path: Path) -> None:
+    async with bot_harness(tmp_path) as harness:
+        api = harness.api
+        await write(
+            harness,
+            event("tg_mum", 1, name="Лейсан", phone="+7 (917) 555-12-34"),
+            event("wa_<b>son</b>", 2, channel="whatsapp", phone="89175551234", crm_id="BX_5"),
+            event("vk_son", 3, channel="vk", crm_id="BX_5"),
+            event("tg_guest", 4, crm_id="0"),  # a placeholder joins nobody
+        )
+        api.send_private_message(OWNER, "/client 8 917 555 12 34")
+        card, _ = await api.wait_for("sendMessage", count=2, timeout=15)
+        lines = card.params["text"].split("\n")
+        son = "<code>wa_&lt;b&gt;son&lt;/b&gt;</code>"
+        assert f"🔗 <code>tg_mum</code>, {son} — по телефону <code>+79175551234</code>" in lines
+        assert (
+            "🔗 <code>wa_&lt;b&gt;son&lt;/b&gt;</code>, <code>vk_son</code> — по CRM <code>BX_5</code>"
+            in lines
+        )
+        assert "tg_guest" not in card.params["text"]

@@ -128,19 +128,16 @@ async def test_unpriced_models_and_calls_without_a_client_are_named_with_what_to
     [
         ({"telegram": {"owners": []}}, "telegram.owners", "никто не получит"),
         ({"ingest": {"tokens": [INGEST_TOKEN, "short-Secret-0123"]}}, "ingest.tokens", "ingest.tokens[1]"),
-        ({"retention": {}}, "retention.hash_secret", "LEADTRAIL_RETENTION__HASH_SECRET"),
         ({"telegram": {"token": "123456:DOCTOR-token"}}, "config", "telegram.token"),
         ({"timezone": "Europe/Kazan_City"}, "config", "timezone"),
     ],
-    ids=["no-owners", "short-ingest-token", "no-hash-secret", "bad-token-format", "bad-timezone"],
+    ids=["no-owners", "short-ingest-token", "bad-token-format", "bad-timezone"],
 )
 async def test_each_bad_setting_fails_with_its_own_line(
     tmp_path: Path, changes: dict[str, Any], key: str, words: str
 ) -> None:
     await migrated_sqlite(tmp_path)
     config = good_config(tmp_path, **changes)
-    if changes.get("retention") == {}:
-        config["retention"] = {}
     code, lines, output = doctor(save(tmp_path, config))
     assert code == 1, output
     line = line_of(lines, key)

@@ -133,10 +133,15 @@ def test_undecodable_bodies_are_refused() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("+7 (917) 123-45-67", "79171234567"),
-        ("8 917 123 45 67", "79171234567"),
-        ("9171234567", "79171234567"),
+        ("+7 (917) 123-45-67", "+79171234567"),
+        ("8 917 123 45 67", "+79171234567"),
+        ("89171234567", "+79171234567"),
+        ("9171234567", "+79171234567"),
+        ("+44 20 7946 0958", "+442079460958"),
         ("12", None),
+        ("12345", None),  # five digits are no phone
+        ("+7 999 999-99-99", None),  # one digit repeated after the country code: a filler
+        ("не скажу", None),
     ],
 )
 def test_phone_normalisation(raw: str, expected: str | None) -> None:

@@ -87,14 +87,6 @@ def test_anonymize_dry_run_shows_what_the_run_then_does(config: str) -> None:
     assert "Обезличено событий: 0, клиентов: 0" in again.stdout
 
 
-def test_anonymize_without_the_secret_names_the_key(tmp_path: Path) -> None:
-    path = write_config(tmp_path / "c.toml", {"database": sqlite_url(tmp_path)})
-    result = leadtrail("anonymize", "--dry-run", "--config", str(path))
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "retention.hash_secret" in result.stderr
-
-
 @pytest.mark.parametrize("before", ["2025-13-01", "01.03.2025", "2999-01-01"])
 def test_anonymize_refuses_a_wrong_day(config: str, before: str) -> None:
     result = leadtrail("anonymize", "--before", before, "--config", config)

@@ -56,7 +56,7 @@ async def _store(writer: EventWriter, db: Database) -> dict[str, int]:
     await writer.write(validated.rows)
     await SearchIndexer(db).catch_up()
     async with db.sessions() as session:
-        ids = {user: (await lookup_clients(session, user))[0].client_id for user in CLIENTS}
+        ids = {user: (await lookup_clients(session, user, "RU"))[0].client_id for user in CLIENTS}
     return ids
 
 
@@ -67,7 +67,7 @@ async def _search(db: Database, query: str) -> set[int]:
 
 async def _lookup(db: Database, query: str) -> set[int]:
     async with db.sessions() as session:
-        return {match.client_id for match in await lookup_clients(session, query)}
+        return {match.client_id for match in await lookup_clients(session, query, "RU")}
 
 
 async def test_search_treats_fts_and_tsquery_syntax_as_plain_text(db: Database, writer: EventWriter) -> None:

@@ -95,7 +95,7 @@ async def test_a_dialog_lands_in_the_timeline_with_response_time_and_intent(tmp_
     assert result.returncode == 0, result.stderr
     timeline = json.loads(result.stdout)
     assert timeline["client"]["name"] == "Анна Иванова"
-    assert timeline["client"]["phones"] == ["79001234567"]
+    assert timeline["client"]["phones"] == ["+79001234567"]
     events = by_event(timeline["events"])
     assert set(events) == {"message_received", "assistant_response", "lead_created"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-JOBS = ("daily-report", "alerts", "retention")
+JOBS = ("daily-report", "alerts", "retention", "identities")
 EXPORT_FORMATS = ("csv", "xlsx", "parquet")
 
 
@@ -76,9 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("ingest", "bulk import of an NDJSON file ('-' for stdin)").add_argument("file")
 
-    client = command("client", "a client's timeline by user_id, crm_id, lead_id or phone")
-    client.add_argument("id")
+    client = command(
+        "client",
+        "a client's timeline by user_id, crm_id, lead_id or phone; "
+        "'client unlink USER_ID' takes that user id out of its client",
+    )
+    client.add_argument("id", help="the client's user_id, crm_id, lead_id or phone; or 'unlink'")
+    client.add_argument("user_id", nargs="?", help="with 'unlink': the user id to take out of its client")
     _json(client)
+
+    _json(command("identities", "crm ids, lead ids and phones shared too widely to link clients"))
 
     report = command("report", "the report's numbers for a period")
     _period_arguments(report)

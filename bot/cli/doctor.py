@@ -13,6 +13,7 @@ from bot.cli.doctor_checks import (
     check_bot_api,
     check_database,
     check_model_calls,
+    check_shared_values,
     offline_checks,
 )
 from bot.cli.doctor_checks import config_failed as config_not_loaded
@@ -43,6 +44,7 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     findings.append(database)
     if database.level is Level.OK:
         findings += await check_model_calls(settings)
+        findings.append(await check_shared_values(settings))
     if args.online:
         findings.append(await check_bot_api(settings))
     return _print(findings)

@@ -21,8 +21,10 @@ from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.retention_key import key_file
 from bot.settings import Settings
 from reports.texts import doctor as texts
+from reports.texts import identities as identity_texts
 
 MIN_INGEST_TOKEN_CHARS = 20
 _SECRET_KEYS = frozenset({"token", "tokens", "password", "hash_secret", "secret", "webhook_url"})
@@ -131,9 +133,20 @@ def check_ingest_tokens(settings: Settings) -> Finding:
 
 
 def check_hash_secret(settings: Settings) -> Finding:
-    if settings.retention.hash_secret is None:
-        return fail("retention.hash_secret", texts.HASH_SECRET_MISSING.format(days=settings.retention.days))
-    return ok("retention.hash_secret", texts.HASH_SECRET_OK)
+    """The configured secret, else the key file: where it is (or will be made), and that it is private."""
+    if settings.retention.hash_secret is not None:
+        return ok("retention.hash_secret", texts.HASH_SECRET_OK)
+    path = key_file(settings).path
+    if not path.exists():
+        if (reason := _writable_location(path)) is not None:
+            return fail(
+                "retention.hash_secret", texts.KEY_FILE_CANNOT_CREATE.format(path=path, reason=reason)
+            )
+        return ok("retention.hash_secret", texts.KEY_FILE_LATER.format(path=path))
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return warn("retention.hash_secret", texts.KEY_FILE_OPEN.format(path=path, mode=mode))
+    return ok("retention.hash_secret", texts.KEY_FILE_OK.format(path=path))
 
 
 def check_timezone(settings: Settings, now: datetime | None = None) -> Finding:
@@ -266,6 +279,20 @@ async def check_model_calls(settings: Settings, now: datetime | None = None) -> 
     else:
         users = ok("ai.unattributed", texts.UNATTRIBUTED_NONE.format(days=days))
     return [prices, users]
+
+
+async def check_shared_values(settings: Settings) -> Finding:
+    """The values that stopped linking (read only; asked when the database answered and is up to date)."""
+    from storage.shared_identities import read_shared_values
+
+    try:
+        values = await read_shared_values(settings.database.url)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        return warn("identity", identity_texts.DOCTOR_UNREAD.format(error=type(exc).__name__))
+    limit = settings.identity.max_users_per_value
+    if not values:
+        return ok("identity", identity_texts.DOCTOR_NONE)
+    return warn("identity", identity_texts.doctor_summary(values, limit, settings.tz))
 
 
 async def check_bot_api(settings: Settings, timeout: float = 15.0) -> Finding:  # noqa: ASYNC109

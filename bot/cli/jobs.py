@@ -1,4 +1,5 @@
-"""``leadtrail jobs run daily-report|alerts|retention``: one scheduled job now, for operators and tests.
+"""``leadtrail jobs run daily-report|alerts|retention|identities``: one scheduled job now, for operators
+and tests.
 
 Messages are queued in the outbox; a running ``leadtrail run`` delivers them within seconds.
 """
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from bot.cli.common import opened_database
 from bot.runtime.jobs.alerts import AlertEngine
 from bot.runtime.jobs.daily_report import morning_report, queue_morning_report
+from bot.runtime.jobs.identities import SharedValuesNotice
 from bot.runtime.jobs.retention import RetentionJob
 from bot.settings import Settings
 from reports.periods import Period
@@ -29,10 +31,10 @@ async def run_job(settings: Settings, args: argparse.Namespace) -> int:
         elif args.job == "alerts":
             queued = await AlertEngine(db, settings, lambda: None).check(now)
             print(texts.JOB_ALERTS_QUEUED.format(count=len(queued)))
+        elif args.job == "identities":
+            named = await SharedValuesNotice(db, settings, lambda: None).run(now)
+            print(texts.JOB_IDENTITIES_QUEUED.format(count=named))
         else:
             result = await RetentionJob(db, settings).run(now)
-            if result is None:
-                print(texts.JOB_NO_SECRET)
-                return 1
             print(texts.JOB_ANONYMIZED.format(events=result.events, clients=result.clients))
     return 0

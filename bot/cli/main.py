@@ -54,9 +54,15 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def client(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli.client import show_client
+    from bot.cli.client import client_command
 
-    return _quiet(show_client(settings, args))
+    return _quiet(client_command(settings, args))
+
+
+def identities(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.identities import show_shared_values
+
+    return _quiet(show_shared_values(settings, args))
 
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,6 +131,7 @@ COMMANDS: dict[str, Command] = {
     "demo": demo,
     "ingest": ingest,
     "client": client,
+    "identities": identities,
     "report": report,
     "forget": forget,
     "anonymize": anonymize,

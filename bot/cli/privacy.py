@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.cli.common import opened_database
 from bot.cli.errors import EXIT_USAGE, CommandFailed
 from bot.privacy import CLI_OWNER_ID, forget
+from bot.retention_key import RetentionKeyError, retention_secret
 from bot.settings import Settings
 from reports.periods import period_between
 from reports.texts import privacy as texts
@@ -30,10 +31,10 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
-async def _describe_client(db: Database, query: str) -> str:
+async def _describe_client(db: Database, query: str, region: str) -> str:
     """Who would be erased, for the confirmation; CommandFailed when nobody has this id."""
     async with db.sessions() as session:
-        client_ids = await find_client_ids(session, query)
+        client_ids = await find_client_ids(session, query, region)
         cards = [card for client_id in client_ids if (card := await load_card(session, client_id))]
     if not cards:
         raise CommandFailed(f"no client with user_id, crm_id, lead_id or phone {query!r}")
@@ -54,11 +55,12 @@ async def run_forget(settings: Settings, args: argparse.Namespace) -> int:
         return _usage_error("forget needs the client's id")
     if not args.yes and not sys.stdin.isatty():
         return _usage_error("forget asks for confirmation on a terminal; add --yes to erase without asking")
+    region = settings.identity.default_region
     async with opened_database(settings) as db:
         try:
-            if not args.yes and not _confirmed(query, await _describe_client(db, query)):
+            if not args.yes and not _confirmed(query, await _describe_client(db, query, region)):
                 raise CommandFailed("cancelled: nothing was erased")
-            report = await forget(db, query, owner_id=CLI_OWNER_ID)
+            report = await forget(db, query, owner_id=CLI_OWNER_ID, region=region)
         except SQLAlchemyError as exc:
             raise CommandFailed(f"cannot erase the client: {type(exc).__name__}") from None
     if not report.clients:
@@ -86,8 +88,11 @@ async def run_anonymize(settings: Settings, args: argparse.Namespace) -> int:
         cutoff = anonymization_cutoff(args.before, settings, datetime.now(UTC))
     except ValueError as exc:
         return _usage_error(str(exc))
-    secret = settings.retention.secret_bytes()
     async with opened_database(settings) as db:
+        try:
+            secret = retention_secret(settings, create=not args.dry_run)
+        except RetentionKeyError as exc:
+            raise CommandFailed(str(exc)) from None
         try:
             report = await anonymize_before(
                 db, cutoff, secret, dry_run=args.dry_run, batch_size=settings.retention.batch_size

@@ -32,7 +32,11 @@ _FIELD_ERROR = {
     "required": ["index", "field", "message"],
     "properties": {
         "index": {"type": "integer", "minimum": 0, "description": "position in the batch (NDJSON: item)"},
-        "field": {"type": ["string", "null"], "description": "the field at fault; null for the whole item"},
+        "field": {
+            "type": ["string", "null"],
+            "description": "the field at fault; null for the whole item (also when the database refused the "
+            "event on its own: message 'internal error, quarantined')",
+        },
         "message": {"type": "string", "minLength": 1},
     },
 }
@@ -139,7 +143,9 @@ def openapi_spec() -> dict[str, Any]:
                             "content": _json("OutcomeWithErrors"),
                         },
                         "429": _error("over the token's rate limit", headers=_RETRY_AFTER),
-                        "503": _error("storage unavailable or shutting down", headers=_RETRY_AFTER),
+                        "503": _error(
+                            "storage unavailable or shutting down, and only then: retry", headers=_RETRY_AFTER
+                        ),
                     },
                 }
             },

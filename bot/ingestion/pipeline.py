@@ -11,7 +11,7 @@ import orjson
 
 from bot.ingestion.validation import FieldError, Validated, validate_items
 from reports.pricing import PriceTable
-from storage.writer import EventWriter, Rejected
+from storage.writer import INTERNAL_ERROR, EventWriter, Rejected
 
 _CHANNEL_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
@@ -66,8 +66,11 @@ async def ingest_items(
     list model calls without a cost are priced from (``ai.prices``).
     """
     validated = validate_items(items, local_zone, first_index, channels=channels, prices=prices)
-    result = await writer.write(validated.rows, quarantined(validated, source))
-    return IngestOutcome(result.accepted, result.duplicates, validated.errors)
+    result = await writer.write(validated.rows, quarantined(validated, source), source=source)
+    # Events that failed alone in the writer (a bug, data the database refused) are quarantined there.
+    failed = [FieldError(validated.row_indexes[position], None, INTERNAL_ERROR) for position in result.failed]
+    errors = sorted([*validated.errors, *failed], key=lambda error: error.index)
+    return IngestOutcome(result.accepted, result.duplicates, errors)
 
 
 def undecodable(source: str, body: bytes, reason: str) -> Rejected:

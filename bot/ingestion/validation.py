@@ -148,6 +148,7 @@ class Validated:
     rows: list[EventRow]
     errors: list[FieldError]
     rejected: list[tuple[int, Any]]
+    row_indexes: list[int]  # each row's index in the batch
 
 
 def _to_utc(moment: datetime, local_zone: tzinfo) -> datetime:
@@ -255,7 +256,7 @@ def validate_items(
     ``prices``: model calls without a cost are priced from it (after the content hash: a price list that
     changes does not make a resent event a new one).
     """
-    result = Validated(rows=[], errors=[], rejected=[])
+    result = Validated(rows=[], errors=[], rejected=[], row_indexes=[])
     validate = Event.model_validate
     for offset, item in enumerate(items):
         index = first_index + offset
@@ -285,4 +286,5 @@ def validate_items(
         if prices is not None:
             apply_prices(row, prices, local_zone)
         result.rows.append(row)
+        result.row_indexes.append(index)
     return result

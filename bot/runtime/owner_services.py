@@ -15,6 +15,7 @@ from bot.runtime.delivery import DeliveryWorker
 from bot.runtime.email_delivery import EmailSender
 from bot.runtime.jobs.alerts import AlertEngine
 from bot.runtime.jobs.daily_report import DailyReportJob, morning_report
+from bot.runtime.jobs.identities import SharedValuesNotice
 from bot.runtime.jobs.retention import RetentionJob
 from bot.runtime.scheduler import build_scheduler
 from bot.runtime.storage_alarm import StorageAlarm
@@ -52,8 +53,11 @@ def start_owner_services(
 
     daily = DailyReportJob(db, settings, partial(morning_report, db, settings), delivery.wake)
     alerts = AlertEngine(db, settings, delivery.wake)
-    retention = RetentionJob(db, settings, writer.forget_identities)
-    scheduler = build_scheduler(settings, daily, alerts=alerts.check, retention=retention.run)
+    retention = RetentionJob(db, settings)
+    notice = SharedValuesNotice(db, settings, delivery.wake)
+    scheduler = build_scheduler(
+        settings, daily, alerts=alerts.check, retention=retention.run, identities=notice.run
+    )
     scheduler.start()
     logger.info(
         "scheduler: daily report at %s (%s), alert check every %s min",

@@ -1,4 +1,5 @@
-"""The scheduler inside ``leadtrail run``: the morning report, the alert check and the nightly retention.
+"""The scheduler inside ``leadtrail run``: the morning report, the alert check (and with it the notice of
+ids shared too widely) and the nightly retention.
 
 APScheduler only says when; whether a run already happened is kept in the database (see
 ``bot.runtime.jobs.daily_report``), so restarts and late starts neither repeat nor skip the morning report.
@@ -39,6 +40,7 @@ def build_scheduler(
     *,
     alerts: TimedJob | None = None,
     retention: TimedJob | None = None,
+    identities: TimedJob | None = None,
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     hour, minute = map(int, settings.reports.daily_at.split(":"))
@@ -51,14 +53,16 @@ def build_scheduler(
     )
     # A process started after daily_at (within the grace window) sends the missed report now.
     scheduler.add_job(_guarded("daily-report-catch-up", daily_report.run_if_due), id="daily-report-catch-up")
-    if alerts is not None:
-        scheduler.add_job(
-            _guarded("alerts", alerts),
-            IntervalTrigger(minutes=settings.alerts.check_minutes, timezone=settings.tz),
-            id="alerts",
-            coalesce=True,
-            max_instances=1,
-        )
+    # The alert check, and with it the notice of ids shared too widely, every alerts.check_minutes.
+    for name, job in (("alerts", alerts), ("identities", identities)):
+        if job is not None:
+            scheduler.add_job(
+                _guarded(name, job),
+                IntervalTrigger(minutes=settings.alerts.check_minutes, timezone=settings.tz),
+                id=name,
+                coalesce=True,
+                max_instances=1,
+            )
     if retention is not None:
         scheduler.add_job(
             _guarded("retention", retention),

@@ -67,7 +67,7 @@ def create_writer(settings: Settings, db: Database) -> EventWriter:
         db,
         max_batch_events=settings.ingest.batch_max_events,
         max_wait_ms=settings.ingest.batch_max_wait_ms,
-        quarantine_max_rows=settings.ingest.quarantine_max_rows,
+        settings=settings.store_settings(),
     )
 
 

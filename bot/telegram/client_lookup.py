@@ -42,10 +42,11 @@ class ClientView:
         return max(math.ceil(self.card.event_count / PAGE_SIZE), 1)
 
 
-async def lookup_clients(session: AsyncSession, query: str) -> list[ClientMatch]:
-    """By any id first (exact), then by part of the name."""
+async def lookup_clients(session: AsyncSession, query: str, region: str) -> list[ClientMatch]:
+    """By any id first (exact; a phone without a country code read in ``region``), then by part of the
+    name."""
     matches: list[ClientMatch] = []
-    for client_id in (await find_client_ids(session, query))[:MAX_MATCHES]:
+    for client_id in (await find_client_ids(session, query, region))[:MAX_MATCHES]:
         card = await load_card(session, client_id)
         if card is not None:
             first_id = next(iter(card.identities.get("user", [])), "")

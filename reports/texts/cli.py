@@ -11,4 +11,4 @@ QUARANTINE_HEADER = "В карантине: {total} (показаны после
 JOB_REPORT_QUEUED = "Отчёт за {day:%d.%m.%Y} поставлен в очередь: получателей {recipients}."
 JOB_ALERTS_QUEUED = "Оповещений поставлено в очередь: {count}."
 JOB_ANONYMIZED = "Обезличено событий: {events}, клиентов: {clients}."
-JOB_NO_SECRET = "retention.hash_secret не задан: обезличивание не выполнено."
+JOB_IDENTITIES_QUEUED = "Владельцам сообщено о новых общих значениях: {count}."

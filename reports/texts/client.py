@@ -9,6 +9,7 @@ from typing import Any
 from reports.client_status import ClientStatus
 from reports.metrics import AiCost
 from reports.texts.html import escape, escape_short, pack_lines
+from reports.texts.identities import JOINED_BY
 from reports.texts.numbers import (
     DEFAULT_CURRENCY,
     NONE,
@@ -24,6 +25,7 @@ from storage.models import StoredEvent
 from storage.timeline import ClientCard, event_fields
 
 TEXT_PREVIEW = 160
+MAX_JOINED_SHOWN = 10  # lines of "joined by" on the card; the card is one message
 SECONDS = "%d.%m.%Y %H:%M:%S"
 USAGE = (
     "Укажите, кого искать: <code>/client tg_12345</code>, id в CRM, номер заявки, телефон или часть имени."
@@ -118,7 +120,9 @@ def card(
     lines = [f"👤 <b>{escape(client.name or NO_NAME)}</b> · #{client.id}"]
     for kind, label in IDENTITY_LABELS.items():
         if values := client.identities.get(kind):
-            lines.append(f"{label}: <code>{'</code>, <code>'.join(escape(value) for value in values)}</code>")
+            lines.append(f"{label}: {_codes(values)}")
+    for joined in client.joined_by[:MAX_JOINED_SHOWN]:
+        lines.append(f"🔗 {_codes(joined.user_ids)} — {JOINED_BY[joined.kind]} {_codes([joined.value])}")
     if channels:
         lines.append(f"{CARD_CHANNELS}: {escape(', '.join(channels))}")
     if client.first_seen:
@@ -145,6 +149,10 @@ def _model_call(event: StoredEvent) -> str:
         currency = escape_short(event.currency or DEFAULT_CURRENCY, 8)
         parts.append(format_cost(event.cost, currency))
     return " · ".join(parts)
+
+
+def _codes(values: list[str]) -> str:
+    return ", ".join(f"<code>{escape(value)}</code>" for value in values)
 
 
 def _event_line(event: StoredEvent, zone: tzinfo) -> str:
@@ -217,6 +225,8 @@ def terminal_timeline(
     for kind, label in IDENTITY_LABELS.items():
         if values := client.identities.get(kind):
             lines.append(f"  {label}: {', '.join(values)}")
+    for joined in client.joined_by:
+        lines.append(f"  связаны {JOINED_BY[joined.kind]} {joined.value}: {', '.join(joined.user_ids)}")
     lines.append(
         f"  первое событие: {_local(client.first_seen, zone)}, последнее: {_local(client.last_seen, zone)}"
     )

@@ -38,11 +38,19 @@ INGEST_NONE = "пуст: POST /v1/events отклонит всё (401). Созд
 INGEST_SHORT = "короче {chars} символов, их можно подобрать: {keys}. Замените на " + NEW_TOKEN
 INGEST_OK = "токенов: {count}, все не короче {chars} символов"
 
-HASH_SECRET_MISSING = (
-    "не задан: старые диалоги (старше {days} дн.) не обезличиваются (152-ФЗ). "
-    "Создайте ключ " + NEW_KEY + " и задайте LEADTRAIL_RETENTION__HASH_SECRET"
-)
 HASH_SECRET_OK = "задан"
+KEEP_KEY = (
+    "храните его вместе с резервными копиями базы: с другим ключом те же люди получат другие псевдонимы"
+)
+KEY_FILE_OK = "не задан: ключ обезличивания в файле {path} (вне базы, читает только владелец); " + KEEP_KEY
+KEY_FILE_LATER = (
+    "не задан: ключ обезличивания будет создан при первом обезличивании в {path} (права 0600); " + KEEP_KEY
+)
+KEY_FILE_OPEN = "ключ обезличивания {path} доступен не только владельцу (права {mode:04o}): chmod 600 {path}"
+KEY_FILE_CANNOT_CREATE = (
+    "ключ обезличивания не создать в {path}: {reason}. Задайте retention.key_file "
+    "или ключ " + NEW_KEY + " в LEADTRAIL_RETENTION__HASH_SECRET"
+)
 
 ZONE_UNKNOWN = "неизвестный часовой пояс {zone!r}: укажите, например, Europe/Moscow"
 ZONE_OK = "{zone}, там сейчас {time}"

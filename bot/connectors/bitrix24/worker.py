@@ -176,7 +176,7 @@ class CrmWorker:
         validated = validate_items([item], UTC)
         if validated.errors:
             raise Bitrix24Error("BAD_ENTITY", validated.errors[0].message[:100])
-        await self._writer.write(validated.rows)
+        await self._writer.write(validated.rows, source="bitrix24")
 
     # --- a lead for a client -------------------------------------------------------------------------
 
@@ -195,7 +195,7 @@ class CrmWorker:
         if context.phone:
             commands["phone"] = (
                 "crm.duplicate.findbycomm",
-                {"type": "PHONE", "values": ["+" + context.phone]},
+                {"type": "PHONE", "values": [context.phone]},
             )
         found = await self._client.batch(commands)
         for result in found.values():
@@ -211,7 +211,7 @@ class CrmWorker:
                 "ORIGIN_ID": origin,
             }
             if context.phone:
-                fields["PHONE"] = [{"VALUE": "+" + context.phone, "VALUE_TYPE": "WORK"}]
+                fields["PHONE"] = [{"VALUE": context.phone, "VALUE_TYPE": "WORK"}]
             entity, entity_id, created = (
                 "lead",
                 int(await self._client.call("crm.lead.add", {"fields": fields})),

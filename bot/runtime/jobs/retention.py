@@ -1,11 +1,15 @@
-"""Nightly retention (152-FZ): events older than ``retention.days`` lose their personal data."""
+"""Nightly retention (152-FZ): events older than ``retention.days`` lose their personal data.
+
+It runs with the default config: without ``retention.hash_secret`` the key comes from its file
+(``bot.retention_key``), made on the first run.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.retention_key import retention_secret
 from bot.settings import Settings
 from storage.database import Database
 from storage.retention import AnonymizationReport, anonymize_before
@@ -14,24 +18,17 @@ logger = logging.getLogger(__name__)
 
 
 class RetentionJob:
-    def __init__(
-        self, db: Database, settings: Settings, drop_identity_cache: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._settings = settings
-        self._drop_identity_cache = drop_identity_cache
 
-    async def run(self, now: datetime) -> AnonymizationReport | None:
+    async def run(self, now: datetime) -> AnonymizationReport:
         retention = self._settings.retention
-        if retention.hash_secret is None:
-            logger.warning("retention: retention.hash_secret is not set, old dialogs are NOT anonymised")
-            return None
         report = await anonymize_before(
             self._db,
             now - timedelta(days=retention.days),
-            retention.secret_bytes(),
+            retention_secret(self._settings),
             batch_size=retention.batch_size,
-            drop_identity_cache=self._drop_identity_cache,
         )
         logger.info("retention: %d events and %d clients anonymised", report.events, report.clients)
         return report

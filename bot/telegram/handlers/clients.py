@@ -67,7 +67,7 @@ async def find_client(
         await message.answer(texts.USAGE)
         return
     async with db.sessions() as session:
-        matches = await lookup_clients(session, query)
+        matches = await lookup_clients(session, query, settings.identity.default_region)
     if not matches:
         await message.answer(texts.NOT_FOUND)
     elif len(matches) == 1:

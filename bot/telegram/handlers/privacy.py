@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.privacy import forget
+from bot.settings import Settings
 from bot.telegram.client_lookup import lookup_clients
 from bot.telegram.filters import IsOwner
 from reports.texts import client as client_texts
@@ -18,7 +19,6 @@ from reports.texts import privacy as texts
 from reports.texts.html import escape_short
 from storage.database import Database
 from storage.timeline import load_card
-from storage.writer import EventWriter
 
 
 class ForgetAction(StrEnum):
@@ -42,14 +42,14 @@ def confirm_keyboard(client_id: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-async def ask_forget(message: Message, command: CommandObject, db: Database) -> None:
+async def ask_forget(message: Message, command: CommandObject, db: Database, settings: Settings) -> None:
     """Find exactly one client and ask for confirmation; never erase on a guess."""
     query = (command.args or "").strip()
     if not query:
         await message.answer(texts.FORGET_USAGE)
         return
     async with db.sessions() as session:
-        matches = await lookup_clients(session, query)
+        matches = await lookup_clients(session, query, settings.identity.default_region)
     if not matches:
         await message.answer(client_texts.NOT_FOUND)
     elif len(matches) > 1:
@@ -61,9 +61,7 @@ async def ask_forget(message: Message, command: CommandObject, db: Database) -> 
         )
 
 
-async def confirm_forget(
-    query: CallbackQuery, callback_data: ForgetCallback, db: Database, writer: EventWriter
-) -> None:
+async def confirm_forget(query: CallbackQuery, callback_data: ForgetCallback, db: Database) -> None:
     """Erase now; the audit log records that it was done, not what was erased."""
     await query.answer()
     if not isinstance(query.message, Message):
@@ -77,9 +75,7 @@ async def confirm_forget(
     if identity is None:
         await query.message.edit_text(client_texts.GONE)
         return
-    report = await forget(
-        db, identity, owner_id=query.from_user.id, drop_identity_cache=writer.forget_identities
-    )
+    report = await forget(db, identity, owner_id=query.from_user.id)
     await query.message.edit_text(texts.FORGET_DONE.format(events=report.events))
 
 
