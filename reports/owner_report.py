@@ -119,15 +119,7 @@ async def _with_charts(
         return compute_report(await now, _computed(scope, period.previous(), await previous))
 
     async def funnel() -> FunnelData:
-        numbers = await now
-        return FunnelData(
-            chart_period,
-            numbers.clients,
-            numbers.leads,
-            numbers.bookings,
-            numbers.payments_paid,
-            numbers.no_shows,
-        )
+        return FunnelData.from_report(chart_period, await now)
 
     async def latency() -> LatencyDistribution:
         # The report's own answer times, derived ones included, so the chart shows what p50/p95 count.

@@ -41,5 +41,6 @@ class EventRow(TypedDict):
     lat: float | None
     lon: float | None
     extra: dict[str, Any] | None
+    appointment_id: str | None
     client_id: NotRequired[int]
     received_at: NotRequired[datetime]

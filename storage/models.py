@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -93,6 +94,14 @@ class StoredEvent(Base):
         # The columns after (client_id, ts) and (event, ts) let the report read a period and walk a
         # client's history from the index alone (migrations 0007_report_speed, 0008_report_columns).
         Index("ix_events_client_ts", "client_id", "ts", "event", "user_id"),
+        # Only the few rows a booking system names: the look-up behind "one appointment, one booking".
+        Index(
+            "ix_events_appointment",
+            "appointment_id",
+            "ts",
+            sqlite_where=text("appointment_id IS NOT NULL"),
+            postgresql_where=text("appointment_id IS NOT NULL"),
+        ),
         Index(
             "ix_events_event_ts",
             "event",
@@ -109,6 +118,7 @@ class StoredEvent(Base):
             "reply_to_ts",
             "first_message_ts",
             "repeat_booking",
+            "appointment_id",
         ),
     )
 
@@ -144,6 +154,8 @@ class StoredEvent(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any] | None]
+    # The booking system's record id: bookings that carry the same one are one booking (storage.bookings).
+    appointment_id: Mapped[str | None] = mapped_column(String(128))
     # Kept by the writer from the user's other events (storage.report_columns), never received: the
     # report reads them instead of looking back into each user's history on every run.
     reply_to_ts: Mapped[datetime | None]  # an answer: the user's latest message at or before it
@@ -304,3 +316,32 @@ class CrmLinkState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     events_cursor: Mapped[int] = mapped_column(BigInteger)
     last_success_at: Mapped[datetime | None]
+
+
+class YclientsRecord(Base):
+    """The last state LeadTrail saw of a YCLIENTS record: a change is what differs from it."""
+
+    __tablename__ = "yclients_records"
+
+    company_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    starts_at: Mapped[datetime | None]
+    attendance: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean)
+    # Whose record it is (``yc_<client id>``): a payment that names only the record goes to them.
+    user_id: Mapped[str] = mapped_column(String(128))
+    # YCLIENTS' own last_change_date, as UTC: an older delivery than the state it left is ignored.
+    changed_at: Mapped[datetime | None]
+    seen_at: Mapped[datetime]
+
+
+class YclientsLink(Base):
+    """One row per company: when its webhooks last arrived and how its reconciliation went."""
+
+    __tablename__ = "yclients_link"
+
+    company_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_webhook_at: Mapped[datetime | None]
+    synced_until: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(256))

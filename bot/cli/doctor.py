@@ -7,7 +7,14 @@ import os
 import tomllib
 from pathlib import Path
 
-from bot.cli.doctor_checks import Finding, Level, check_bot_api, check_database, offline_checks
+from bot.cli.doctor_checks import (
+    Finding,
+    Level,
+    check_bot_api,
+    check_database,
+    check_yclients_sync,
+    offline_checks,
+)
 from bot.cli.doctor_checks import config_failed as config_not_loaded
 from bot.settings import CONFIG_ENV_VAR, ConfigError, Settings
 from reports.texts import doctor as texts
@@ -33,6 +40,7 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     data = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
     findings = offline_checks(settings, path, data)
     findings.append(await check_database(settings))
+    findings += await check_yclients_sync(settings)
     if args.online:
         findings.append(await check_bot_api(settings))
     return _print(findings)

@@ -80,6 +80,7 @@ class Event(BaseModel):
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
     actor: Literal["client", "assistant", "manager", "system"] | None = None
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    appointment_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
 
     @field_validator("timestamp", "appointment_at", mode="before")
     @classmethod
@@ -97,7 +98,9 @@ class Event(BaseModel):
             raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
         return value
 
-    @field_validator("event", "user_id", "channel", "event_id", *SHORT_TEXT_FIELDS, *LONG_TEXT_FIELDS)
+    @field_validator(
+        "event", "user_id", "channel", "event_id", "appointment_id", *SHORT_TEXT_FIELDS, *LONG_TEXT_FIELDS
+    )
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         # PostgreSQL cannot store U+0000 in text; refusing it here keeps both backends equal.
@@ -203,6 +206,7 @@ def to_row(event: Event, local_zone: tzinfo) -> EventRow:
         lat=event.lat,
         lon=event.lon,
         extra=event.__pydantic_extra__ or None,
+        appointment_id=event.appointment_id,
     )
     row["event_id"] = event.event_id or _content_hash(row)
     return row

@@ -15,10 +15,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.connectors.bitrix24.inbound import inbound_for
-from bot.connectors.bitrix24.worker import CrmWorker, prepare_crm_worker
 from bot.ingestion.auth import SourceToken
 from bot.ingestion.http_app import IngestConfig, ServiceState, create_ingest_app
+from bot.runtime.connectors import Connectors, RouteInstaller, prepare_connectors, webhook_routes
 from bot.runtime.leadership import start_leadership
 from bot.runtime.log_scrub import scrub_http_server_log
 from bot.settings import Settings
@@ -72,14 +71,14 @@ async def start_ingest_site(
     writer: EventWriter,
     state: ServiceState,
     port: int | None = None,
-    crm: CrmWorker | None = None,
+    routes: list[RouteInstaller] | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Serve the ingest app; returns the runner and the port actually bound (``port=0`` picks one)."""
-    # Without the worker (no webhook_url) nothing would fetch what Bitrix24 reports: refuse it openly.
-    token = settings.bitrix24.application_token if crm is not None else None
-    inbound = inbound_for(token.get_secret_value() if token else None, db, crm.wake if crm else None)
+    """Serve the ingest app with the connectors' webhook ``routes`` (by default those the settings make,
+    without workers); returns the runner and the port actually bound (``port=0`` picks one)."""
     scrub_http_server_log()
-    app = create_ingest_app(db, writer, ingest_config(settings), state, connectors=[inbound.install])
+    if routes is None:
+        routes = webhook_routes(settings, db, writer)
+    app = create_ingest_app(db, writer, ingest_config(settings), state, connectors=routes)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)
     await runner.setup()
     site = web.TCPSite(runner, settings.ingest.host, settings.ingest.port if port is None else port)
@@ -101,11 +100,10 @@ async def serve(
     link = None
     leadership = None
     runner: web.AppRunner | None = None
-    crm: CrmWorker | None = None
+    connectors: Connectors | None = None
     try:
-        if settings.bitrix24.enabled:
-            crm = await prepare_crm_worker(settings, db, writer)
-        runner, port = await start_ingest_site(settings, db, writer, state, crm=crm)
+        connectors = await prepare_connectors(settings, db, writer)
+        runner, port = await start_ingest_site(settings, db, writer, state, routes=connectors.routes)
         if not settings.ingest.tokens and not settings.ingest.sources:
             logger.warning(
                 "ingest.tokens and ingest.sources are empty: every POST /v1/events will be refused with 401"
@@ -115,8 +113,8 @@ async def serve(
             from bot.telegram.dispatcher import build_dispatcher
 
             link = TelegramLink(settings, build_dispatcher(settings, db, writer), state)
-        # Polling, the scheduler, delivery and the Bitrix24 worker run in the leader only (leadership.py).
-        leadership = await start_leadership(settings, db, writer, link, state, crm)
+        # Polling, the scheduler, delivery and the connectors' workers run in the leader only.
+        leadership = await start_leadership(settings, db, writer, link, state, connectors.workers)
         # Everything built at start-up (modules, settings, engines, about 100k objects) lives as long as
         # the process: out of the collector's sight, a full collection under load takes a few ms, not 80.
         gc.collect()
@@ -129,8 +127,8 @@ async def serve(
     finally:
         if leadership is not None:
             await leadership.stop()
-        if crm is not None:
-            await crm.stop()
+        if connectors is not None:
+            await connectors.stop()
         # The writer first: it commits what it holds while the listener still answers newcomers 503
         # (WriterClosed), so senders retry instead of meeting a closed port mid-request.
         await writer.close()

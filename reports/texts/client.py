@@ -32,6 +32,7 @@ STAGE_LABELS = {
     "dialog": "💬 диалог, заявки нет",
     "lead": "📝 заявка, записи нет",
     "booked": "📅 записан",
+    "visited": "✅ пришёл",
     "paid": "✅ пришёл и оплатил",
     "no_show": "🚫 не пришёл",
     "refused": "↩️ отказался",
@@ -53,6 +54,9 @@ EVENT_LABELS: dict[str, str] = {
     EventType.REFUSAL: "↩️ Отказ",
     EventType.MANAGER_MESSAGE: "👩‍💼 Сообщение менеджера",
     EventType.APPOINTMENT_CANCELLED: "❌ Отмена записи",
+    EventType.APPOINTMENT_CONFIRMED: "👍 Запись подтверждена",
+    EventType.APPOINTMENT_RESCHEDULED: "🔁 Запись перенесена",
+    EventType.VISIT: "✅ Визит",
     EventType.CRM_LEAD_LINKED: "🔗 Заявка в CRM",
 }
 
