@@ -98,6 +98,7 @@ class StoredEvent(Base):
         Index(
             "ix_events_appointment",
             "appointment_id",
+            "event",
             "ts",
             sqlite_where=text("appointment_id IS NOT NULL"),
             postgresql_where=text("appointment_id IS NOT NULL"),
@@ -316,23 +317,6 @@ class CrmLinkState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     events_cursor: Mapped[int] = mapped_column(BigInteger)
     last_success_at: Mapped[datetime | None]
-
-
-class YclientsRecord(Base):
-    """The last state LeadTrail saw of a YCLIENTS record: a change is what differs from it."""
-
-    __tablename__ = "yclients_records"
-
-    company_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    starts_at: Mapped[datetime | None]
-    attendance: Mapped[int] = mapped_column(Integer)
-    deleted: Mapped[bool] = mapped_column(Boolean)
-    # Whose record it is (``yc_<client id>``): a payment that names only the record goes to them.
-    user_id: Mapped[str] = mapped_column(String(128))
-    # YCLIENTS' own last_change_date, as UTC: an older delivery than the state it left is ignored.
-    changed_at: Mapped[datetime | None]
-    seen_at: Mapped[datetime]
 
 
 class YclientsLink(Base):

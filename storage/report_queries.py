@@ -38,7 +38,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import FromClause
 
 from storage.aggregates import Breakdown, Funnel, PeriodAggregates
-from storage.bookings import counted_booking
+from storage.bookings import client_booked_before, clients_first_message, counted_booking
 from storage.event_types import PAID, EventType
 from storage.models import StoredEvent
 
@@ -259,9 +259,9 @@ async def _response_seconds(session: AsyncSession, scope: _Scope, dialect: str) 
 
 
 async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple[list[float], int]:
-    """Seconds back to the user's first message (when there is one) per booking, and how many repeat."""
-    since_first_message = _elapsed(events.c.ts, events.c.first_message_ts, dialect)
-    repeat = one_if(events.c.repeat_booking.is_(True))
+    """Seconds back to the client's first message (when there is one) per booking, and how many repeat."""
+    since_first_message = _elapsed(events.c.ts, clients_first_message(events), dialect)
+    repeat = one_if(client_booked_before(events))
     counted = and_(scope.where(events, EventType.APPOINTMENT_BOOKED), counted_booking(events))
     return await _collect(session, since_first_message, repeat, counted)
 

@@ -1,28 +1,30 @@
-"""What LeadTrail keeps about YCLIENTS besides the events: the last state it saw of each record (a webhook
-is told apart from a repeat by comparing with it) and, per company, how the link is doing."""
+"""YCLIENTS in storage: each record's state as its events say it (a webhook is told apart from a repeat by
+comparing with it) and, per company, how the link is doing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import YclientsLink, YclientsRecord
+from storage.event_types import EventType
+from storage.models import StoredEvent, YclientsLink
 
 LOOKUP_CHUNK = 200
 
 
 @dataclass(frozen=True, slots=True)
 class RecordState:
-    """A record as last seen: whose it is, when it is, whether the client came, whether it was deleted."""
+    """A record as its stored events say it is: whose it is, when it is, whether the client came (the
+    latest of confirmed 2 / came 1 / did not come −1, else waiting 0), whether it was cancelled, and the
+    time of its latest change."""
 
-    company_id: int
-    record_id: int
+    record_id: str
     user_id: str
     starts_at: datetime | None
     attendance: int
@@ -39,71 +41,63 @@ class CompanyLink:
     last_error: str | None
 
 
+CHANNEL = "yclients"
+_ATTENDANCE_OF_EVENT = {
+    EventType.APPOINTMENT_CONFIRMED: 2,
+    EventType.VISIT: 1,
+    EventType.NO_SHOW: -1,
+}
+_RECORD_EVENTS = (
+    EventType.APPOINTMENT_BOOKED,
+    EventType.APPOINTMENT_RESCHEDULED,
+    EventType.APPOINTMENT_CANCELLED,
+    *_ATTENDANCE_OF_EVENT,
+)
+
+
 def _upsert(session: AsyncSession, model: Any) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
-async def record_states(
-    session: AsyncSession, keys: Iterable[tuple[int, int]]
-) -> dict[tuple[int, int], RecordState]:
-    """The stored state of each (company_id, record_id) that has one."""
-    wanted = sorted(set(keys))
-    found: dict[tuple[int, int], RecordState] = {}
+async def record_states(session: AsyncSession, record_ids: Iterable[str]) -> dict[str, RecordState]:
+    """The state of each record LeadTrail holds a booking of, read back from its events (a few rows per
+    record, found through ``ix_events_appointment``): the events are the state, so nothing but them is
+    written per webhook, and no state can be seen before its events are committed."""
+    wanted = sorted(set(record_ids))
+    rows: list[Any] = []
     for start in range(0, len(wanted), LOOKUP_CHUNK):
-        chunk = wanted[start : start + LOOKUP_CHUNK]
-        rows = await session.execute(
-            select(YclientsRecord).where(
-                tuple_(YclientsRecord.company_id, YclientsRecord.record_id).in_(chunk)
+        statement = (
+            select(
+                StoredEvent.appointment_id,
+                StoredEvent.event,
+                StoredEvent.ts,
+                StoredEvent.appointment_at,
+                StoredEvent.user_id,
             )
+            .where(
+                StoredEvent.appointment_id.in_(wanted[start : start + LOOKUP_CHUNK]),
+                StoredEvent.channel == CHANNEL,
+                StoredEvent.event.in_(_RECORD_EVENTS),
+            )
+            .order_by(StoredEvent.ts, StoredEvent.id)
         )
-        for row in rows.scalars():
-            found[(row.company_id, row.record_id)] = RecordState(
-                row.company_id,
-                row.record_id,
-                row.user_id,
-                row.starts_at,
-                row.attendance,
-                row.deleted,
-                row.changed_at,
-            )
-    return found
-
-
-async def save_record_states(session: AsyncSession, states: Sequence[RecordState], now: datetime) -> None:
-    """Keep each record's newest state; a state older than the stored one (a late delivery) is ignored."""
-    if not states:
-        return
-    insert = _upsert(session, YclientsRecord)
-    stored = YclientsRecord.__table__.c
-    statement = insert.on_conflict_do_update(
-        index_elements=["company_id", "record_id"],
-        set_={
-            name: insert.excluded[name]
-            for name in ("user_id", "starts_at", "attendance", "deleted", "changed_at", "seen_at")
-        },
-        where=or_(
-            stored.changed_at.is_(None),
-            insert.excluded.changed_at.is_(None),
-            insert.excluded.changed_at >= stored.changed_at,
-        ),
-    )
-    await session.execute(
-        statement,
-        [
-            {
-                "company_id": state.company_id,
-                "record_id": state.record_id,
-                "user_id": state.user_id,
-                "starts_at": state.starts_at,
-                "attendance": state.attendance,
-                "deleted": state.deleted,
-                "changed_at": state.changed_at,
-                "seen_at": now,
-            }
-            for state in states
-        ],
-    )
+        rows += (await session.execute(statement)).all()
+    states: dict[str, RecordState] = {}
+    for record_id, event, ts, appointment_at, user_id in rows:
+        state = states.get(record_id)
+        if state is None:
+            if event != EventType.APPOINTMENT_BOOKED:
+                continue  # a record is known from its booking on
+            state = RecordState(record_id, user_id, appointment_at, 0, False, ts)
+        elif event == EventType.APPOINTMENT_RESCHEDULED:
+            state = replace(state, starts_at=appointment_at)
+        elif event == EventType.APPOINTMENT_CANCELLED:
+            state = replace(state, deleted=True)
+        elif event in _ATTENDANCE_OF_EVENT:
+            state = replace(state, attendance=_ATTENDANCE_OF_EVENT[event])
+        states[record_id] = replace(state, changed_at=max(ts, state.changed_at or ts))
+    return states
 
 
 async def _update_link(session: AsyncSession, company_id: int, **values: Any) -> None:

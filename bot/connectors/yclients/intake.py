@@ -1,14 +1,14 @@
 """YCLIENTS objects into LeadTrail: the webhook endpoint and the reconciliation both hand their records and
-payments here. Each is compared with the record's last known state, the events are stored through the
-same validated path as every source, and only then the new states are kept: a change is never marked
-seen before its events are committed (a failure in between means the next delivery says it again, and
-its events are duplicates)."""
+payments here. Each record is compared with its state as its stored events tell it, and the events are
+stored through the same validated path as every source. The events are the only thing written per
+webhook: a change is seen once its events are committed, never before, and a delivery repeated (or two
+at once) makes the same event ids, so it is a duplicate."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
@@ -28,7 +28,9 @@ from bot.ingestion.pipeline import ingest_items
 from bot.settings import YclientsSettings
 from storage.database import Database
 from storage.writer import EventWriter, Rejected
-from storage.yclients import RecordState, note_webhook, record_states, save_record_states
+from storage.yclients import RecordState, note_webhook, record_states
+
+WEBHOOK_NOTE_EVERY = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -50,9 +52,9 @@ class IntakeResult:
         }
 
 
-def _key(hook: Webhook, field: str) -> tuple[int, int] | None:
+def _record_of(hook: Webhook, field: str) -> str | None:
     record_id = as_int(hook.data.get(field))
-    return (hook.company_id, record_id) if record_id else None
+    return str(record_id) if record_id else None
 
 
 class YclientsIntake:
@@ -69,6 +71,7 @@ class YclientsIntake:
         self._settings = settings
         self._zone = zone
         self._clock = clock
+        self._noted: dict[int, datetime] = {}
 
     async def take(self, items: Sequence[Any], *, source: str, from_webhook: bool = True) -> IntakeResult:
         """Store what ``items`` (webhook objects, or records as the REST API returns them) mean."""
@@ -81,11 +84,11 @@ class YclientsIntake:
                 hooks.append((read_webhook(item), item))
             except BadWebhook as exc:
                 unreadable.append(self._rejected(item, str(exc), source))
-        keys = [key for hook, _ in hooks for key in (_key(hook, "id"), _key(hook, "record_id")) if key]
+        named = (_record_of(hook, "id" if hook.resource == RECORD else "record_id") for hook, _ in hooks)
+        records = [record for record in named if record]
         async with self._db.sessions() as session:
-            states = await record_states(session, keys)
+            states = await record_states(session, records)
         events: list[dict[str, Any]] = []
-        changed: dict[tuple[int, int], RecordState] = {}
         for hook, item in hooks:
             try:
                 mapped = self._map(hook, states, now)
@@ -96,29 +99,40 @@ class YclientsIntake:
                 result.ignored += 1
                 continue
             events += mapped.events
-            if mapped.state is not None:
-                key = (mapped.state.company_id, mapped.state.record_id)
-                states[key] = changed[key] = mapped.state
+            if mapped.state is not None:  # a second change of the record in this body compares with this
+                states[mapped.state.record_id] = mapped.state
         if unreadable:
             await self._writer.write([], unreadable)
         outcome = await ingest_items(events, self._writer, self._zone, source=source)
-        async with self._db.sessions() as session, session.begin():
-            await save_record_states(session, list(changed.values()), now)
-            if from_webhook:
-                await note_webhook(session, (hook.company_id for hook, _ in hooks), now)
+        if from_webhook:
+            await self._note_webhooks({hook.company_id for hook, _ in hooks}, now)
         result.accepted, result.duplicates = outcome.accepted, outcome.duplicates
         result.rejected = len(unreadable) + outcome.rejected
         return result
 
-    def _map(self, hook: Webhook, states: dict[tuple[int, int], RecordState], now: datetime) -> Mapped | None:
+    async def _note_webhooks(self, company_ids: set[int], now: datetime) -> None:
+        """When each company's webhooks last came (for /crm), written at most once a minute per company:
+        one more write per webhook would make every webhook wait for the database's write lock."""
+        due = {
+            company
+            for company in company_ids
+            if now - self._noted.get(company, datetime.min.replace(tzinfo=UTC)) >= WEBHOOK_NOTE_EVERY
+        }
+        if not due:
+            return
+        async with self._db.sessions() as session, session.begin():
+            await note_webhook(session, due, now)
+        self._noted.update(dict.fromkeys(due, now))
+
+    def _map(self, hook: Webhook, states: dict[str, RecordState], now: datetime) -> Mapped | None:
         location = self._settings.location_of(hook.company_id)
         currency = self._settings.currency
         if hook.resource == RECORD:
-            key = _key(hook, "id")
-            previous = states.get(key) if key else None
+            record_id = _record_of(hook, "id")
+            previous = states.get(record_id) if record_id else None
             return map_record(hook, previous, self._zone, location=location, currency=currency, now=now)
         if hook.resource == FINANCES:
-            record = states.get(key) if (key := _key(hook, "record_id")) else None
+            record = states.get(record_id) if (record_id := _record_of(hook, "record_id")) else None
             owner = record.user_id if record else None
             return map_payment(hook, owner, self._zone, location=location, currency=currency, now=now)
         return None

@@ -1,8 +1,9 @@
 """YCLIENTS webhooks as LeadTrail events (pure: no I/O, so the rules read like a table in the tests).
 
 A webhook says that a record or a payment was created, updated or deleted and carries the whole object
-(``data``, the same fields as the REST API). What happened is read by comparing a record with the last
-state LeadTrail saw of it: the visit, the no-show, the confirmation, the new time, the cancellation. Every
+(``data``, the same fields as the REST API). What happened is read by comparing a record with its state
+as its stored events tell it (``storage.yclients.record_states``): the visit, the no-show, the
+confirmation, the new time, the cancellation. Every
 event id is made of the record and the change, so a delivery repeated (YCLIENTS does repeat them), or a
 record read again by the reconciliation, is a duplicate and nothing more.
 
@@ -180,9 +181,7 @@ def map_record(
         return Mapped()
     starts_at = moment(data.get("datetime"), zone)
     deleted = hook.status == DELETE or data.get("deleted") is True
-    state = RecordState(
-        hook.company_id, record_id, user_id, starts_at, _attendance(data), deleted, changed_at
-    )
+    state = RecordState(str(record_id), user_id, starts_at, _attendance(data), deleted, changed_at)
     when = _iso(changed_at or now)
     base = {"user_id": user_id, "channel": CHANNEL, "appointment_id": str(record_id), "location": location}
     key = f"yc:{hook.company_id}:{record_id}"
@@ -202,7 +201,7 @@ def map_record(
             _iso(created),
             **_booking_fields(data, zone, currency),
         )
-        before = RecordState(hook.company_id, record_id, user_id, starts_at, Attendance.WAITING, False, None)
+        before = RecordState(str(record_id), user_id, starts_at, Attendance.WAITING, False, None)
     if state.attendance != before.attendance and (event := _EVENT_OF_ATTENDANCE.get(state.attendance)):
         add(event, f"{key}:{event}", when)
     if starts_at is not None and before.starts_at is not None and starts_at != before.starts_at:

@@ -1,8 +1,9 @@
-"""yclients: the booking system's record id on events, and what LeadTrail last saw of each record
+"""yclients: the booking system's record id on events, and the state of the link per company
 
-events.appointment_id (with a partial index: only the rows a booking system names), yclients_records
-(the last known state of each record, so a webhook's change is told from a repeat) and yclients_link
-(per company: the last webhook, how far the reconciliation read, its last error).
+events.appointment_id, with a partial index (only the rows a booking system names: a record's events are
+also its state, read back to tell a webhook's change from a repeat) and in ix_events_event_ts (so
+counting a booking once per appointment stays index-only); yclients_link (per company: the last webhook,
+how far the reconciliation read, its last error).
 
 Revision ID: 0012_yclients
 Revises: 0008_report_columns
@@ -38,25 +39,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_events_appointment",
         "events",
-        ["appointment_id", "ts"],
+        ["appointment_id", "event", "ts"],
         unique=False,
         sqlite_where=sa.text("appointment_id IS NOT NULL"),
         postgresql_where=sa.text("appointment_id IS NOT NULL"),
     )
     op.drop_index("ix_events_event_ts", table_name="events")
     op.create_index("ix_events_event_ts", "events", EVENT_TS, unique=False)
-    op.create_table(
-        "yclients_records",
-        sa.Column("company_id", sa.BigInteger(), nullable=False),
-        sa.Column("record_id", sa.BigInteger(), nullable=False),
-        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("attendance", sa.Integer(), nullable=False),
-        sa.Column("deleted", sa.Boolean(), nullable=False),
-        sa.Column("user_id", sa.String(length=128), nullable=False),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("company_id", "record_id"),
-    )
     op.create_table(
         "yclients_link",
         sa.Column("company_id", sa.BigInteger(), nullable=False),
@@ -70,7 +59,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("yclients_link")
-    op.drop_table("yclients_records")
     op.drop_index("ix_events_event_ts", table_name="events")
     op.create_index("ix_events_event_ts", "events", EVENT_TS_BEFORE, unique=False)
     op.drop_index("ix_events_appointment", table_name="events")
