@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.connectors.yclients.mapping import (
     CREATE,
@@ -363,6 +363,10 @@ async def test_a_day_of_a_salon_counts_people_and_each_booking_once(salon: Salon
         "Баумана": 10,
         "unknown": 8,
     }
+
+    async with salon.db.sessions() as session:
+        bi = (await session.execute(text("SELECT sum(bookings), sum(visits), sum(cancellations) FROM daily_metrics"))).one()
+    assert tuple(bi) == (18, 10, 1)  # the BI view counts as the report does
 
     shown = leadtrail("client", "+7 917 555-10-03", env=env)
     assert shown.returncode == 0, shown.stderr

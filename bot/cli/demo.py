@@ -163,7 +163,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     print(texts.heading(first_day, end))
     messages = sum(event["event"] == EventType.MESSAGE_RECEIVED for event in events if "message_id" in event)
     print(texts.dialogs(messages))
-    print(texts.delivery(len(events), sent, seconds, stored, clients))
+    print(texts.delivery(len(events), sent, len(month.webhooks), seconds, stored, clients))
     print(report_text)
     print(texts.showcase(showcase))
     print(timeline)

@@ -10,10 +10,14 @@ Revises: 0008_report_columns
 Create Date: 2026-12-06
 """
 
+import importlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+# The BI views' building blocks (the zone's local day, null-safe ratios), as 0006 made them.
+_bi = importlib.import_module("storage.migrations.versions.0006_bi_views")
 
 # ix_events_event_ts gains appointment_id, so counting bookings once per appointment stays index-only.
 EVENT_TS_BEFORE = ["event", "ts", "client_id", "user_id", "channel", "location", "response_time_ms"]
@@ -27,6 +31,82 @@ EVENT_TS_BEFORE += [
     "repeat_booking",
 ]
 EVENT_TS = [*EVENT_TS_BEFORE, "appointment_id"]
+
+# One appointment, one booking (storage/bookings.py): its earliest report counts.
+_COUNTED_BOOKING = (
+    "e.event = 'appointment_booked' AND (e.appointment_id IS NULL OR NOT EXISTS (SELECT 1 FROM events p"
+    " WHERE p.appointment_id = e.appointment_id AND p.event = 'appointment_booked'"
+    " AND (p.ts < e.ts OR (p.ts = e.ts AND p.id < e.id))))"
+)
+_COUNTS = (
+    ("messages", "e.event = 'message_received'"),
+    ("ai_responses", "e.event = 'assistant_response'"),
+    ("leads", "e.event = 'lead_created'"),
+    ("bookings", _COUNTED_BOOKING),
+    ("visits", "e.event = 'visit'"),
+    ("no_shows", "e.event = 'no_show'"),
+    ("cancellations", "e.event = 'appointment_cancelled'"),
+    ("refusals", "e.event = 'refusal'"),
+)
+
+
+def _events_flat_sql(dialect: str) -> str:
+    columns = ",\n  ".join(f"e.{name}" for name in (*_bi._FLAT_COLUMNS, "appointment_id"))
+    return f"""CREATE VIEW events_flat AS
+SELECT
+  e.id,
+  e.client_id,
+  (SELECT min(i.value) FROM client_identities i
+    WHERE i.client_id = e.client_id AND i.kind = 'crm') AS client_crm_id,
+  e.ts AS ts_utc,
+  {_bi._local_time(dialect)} AS local_time,
+  {_bi._local_day(dialect)} AS local_day,
+  {columns}
+FROM events e CROSS JOIN bi_settings s"""
+
+
+def _daily_metrics_sql(dialect: str) -> str:
+    """As the report counts since YCLIENTS came: people (clients after identity linking), not user ids;
+    a booking once per appointment; visits and cancellations beside the no-shows."""
+    per_client = ",\n    ".join(
+        f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {name}" for name, condition in _COUNTS
+    )
+    sums = ",\n  ".join(f"sum({name}) AS {name}" for name, _ in _COUNTS)
+    return f"""CREATE VIEW daily_metrics AS
+SELECT
+  day,
+  channel,
+  sum(wrote) AS clients,
+  {sums},
+  sum(payments_paid) AS payments_paid,
+  coalesce(sum(revenue), 0) AS revenue,
+  {_bi._ratio("sum(wrote * led)", "sum(wrote)")} AS conversion_dialog_to_lead,
+  {_bi._ratio("sum(led * booked)", "sum(led)")} AS conversion_lead_to_booking,
+  {_bi._ratio("sum(visits)", "sum(bookings)")} AS visit_rate,
+  {_bi._ratio("sum(no_shows)", "sum(bookings)")} AS no_show_rate
+FROM (
+  SELECT
+    {_bi._local_day(dialect)} AS day,
+    e.channel AS channel,
+    e.client_id AS client_id,
+    max(CASE WHEN e.event = 'message_received' THEN 1 ELSE 0 END) AS wrote,
+    max(CASE WHEN e.event = 'lead_created' THEN 1 ELSE 0 END) AS led,
+    max(CASE WHEN e.event = 'appointment_booked' THEN 1 ELSE 0 END) AS booked,
+    {per_client},
+    sum(CASE WHEN {_bi._PAID} THEN 1 ELSE 0 END) AS payments_paid,
+    sum(CASE WHEN {_bi._PAID} THEN e.amount END) AS revenue
+  FROM events e CROSS JOIN bi_settings s
+  GROUP BY 1, e.channel, e.client_id
+) per_client
+GROUP BY day, channel"""
+
+
+def _replace_views(events_flat: str, daily_metrics: str) -> None:
+    for name in _bi.VIEW_NAMES:
+        op.execute(f"DROP VIEW {name}")
+    op.execute(events_flat)
+    op.execute(daily_metrics)
+
 
 revision: str = "0012_yclients"
 down_revision: str | None = "0008_report_columns"
@@ -46,6 +126,8 @@ def upgrade() -> None:
     )
     op.drop_index("ix_events_event_ts", table_name="events")
     op.create_index("ix_events_event_ts", "events", EVENT_TS, unique=False)
+    dialect = op.get_bind().dialect.name
+    _replace_views(_events_flat_sql(dialect), _daily_metrics_sql(dialect))
     op.create_table(
         "yclients_link",
         sa.Column("company_id", sa.BigInteger(), nullable=False),
@@ -59,6 +141,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("yclients_link")
+    dialect = op.get_bind().dialect.name
+    _replace_views(_bi.events_flat_sql(dialect), _bi.daily_metrics_sql(dialect))
     op.drop_index("ix_events_event_ts", table_name="events")
     op.create_index("ix_events_event_ts", "events", EVENT_TS_BEFORE, unique=False)
     op.drop_index("ix_events_appointment", table_name="events")
