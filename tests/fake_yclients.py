@@ -37,6 +37,7 @@ class FakeYclients:
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
     next_id: int = 900_000_000
+    too_fast: int = 0  # requests answered 429
     port: int = 0
     _runner: web.AppRunner | None = None
     _last_request_at: float = 0.0
@@ -130,6 +131,7 @@ class FakeYclients:
         self.requests.append({"path": request.path, **request.query})
         now = time.monotonic()
         if now - self._last_request_at < 1 / self.rate_per_second:
+            self.too_fast += 1
             return web.json_response({"success": False, "meta": {"message": "Too Many Requests"}}, status=429)
         self._last_request_at = now
         if request.headers.get("Authorization") != f"Bearer {PARTNER_TOKEN}, User {USER_TOKEN}":

@@ -365,7 +365,11 @@ async def test_a_day_of_a_salon_counts_people_and_each_booking_once(salon: Salon
     }
 
     async with salon.db.sessions() as session:
-        bi = (await session.execute(text("SELECT sum(bookings), sum(visits), sum(cancellations) FROM daily_metrics"))).one()
+        bi = (
+            await session.execute(
+                text("SELECT sum(bookings), sum(visits), sum(cancellations) FROM daily_metrics")
+            )
+        ).one()
     assert tuple(bi) == (18, 10, 1)  # the BI view counts as the report does
 
     shown = leadtrail("client", "+7 917 555-10-03", env=env)
@@ -380,19 +384,24 @@ async def test_a_day_of_a_salon_counts_people_and_each_booking_once(salon: Salon
 # --- the reconciliation, inside leadtrail run ----------------------------------------------------------
 
 
-async def test_a_change_missed_while_leadtrail_was_down_arrives_once(
-    tmp_path: Path, database_url: str
-) -> None:
+async def test_changes_missed_while_leadtrail_was_down_arrive_once(tmp_path: Path, database_url: str) -> None:
+    """Three pages of records (one deleted, one confirmed) read by the running service's reconciliation,
+    at YCLIENTS' pace (the fake answers 429 to a request sooner than 1/5 s after the last), then read
+    again on the next rounds without storing anything twice."""
     async with FakeYclients() as fake:
         now = datetime.now(UTC)
-        record = fake.book(
-            client_id=7001,
-            phone="+79175551001",
-            name="Айдар",
-            at=now + timedelta(hours=3),
-            created=now - timedelta(hours=2),
-        )
-        fake.change(record["id"], now - timedelta(minutes=30), attendance=2)
+        records = [
+            fake.book(
+                client_id=7000 + n,
+                phone=f"+7917555{n:04d}",
+                name=f"Клиент {n}",
+                at=now + timedelta(hours=3),
+                created=now - timedelta(hours=2, seconds=n),
+            )
+            for n in range(450)
+        ]
+        fake.change(records[0]["id"], now - timedelta(minutes=30), attendance=2)
+        fake.change(records[1]["id"], now - timedelta(minutes=20), deleted=True)
         port = free_port()
         config = write_config(
             tmp_path / "config.toml",
@@ -411,21 +420,20 @@ async def test_a_change_missed_while_leadtrail_was_down_arrives_once(
         async with running_service(config, port, tmp_path / "run.log") as service:
             db = await open_database(database_url)
             try:
-                for _ in range(200):
+                for _ in range(300):
                     async with db.sessions() as session:
-                        stored = list(
-                            (
-                                await session.execute(select(StoredEvent.event).order_by(StoredEvent.ts))
-                            ).scalars()
-                        )
-                    if len(stored) >= 2 and len(fake.requests) >= 3:
+                        statement = select(StoredEvent.event, func.count()).group_by(StoredEvent.event)
+                        stored = {str(event): int(count) for event, count in await session.execute(statement)}
+                    if sum(stored.values()) >= 452 and len(fake.requests) >= 6:
                         break
                     await asyncio.sleep(0.1)
-                assert stored == ["appointment_booked", "appointment_confirmed"]
-                assert all(request["with_deleted"] == "1" for request in fake.requests)
             finally:
                 await db.close()
             assert await service.stop() == 0
+        assert stored == {"appointment_booked": 450, "appointment_confirmed": 1, "appointment_cancelled": 1}
+        assert fake.too_fast == 0
+        assert {request["page"] for request in fake.requests} == {"1", "2", "3"}
+        assert all(request["with_deleted"] == "1" for request in fake.requests)
 
 
 # --- what the owner and the operator see of the link ------------------------------------------------
