@@ -1,8 +1,8 @@
 """A local fake YCLIENTS, on 127.0.0.1: the salon's records and payments in memory, the REST API that the
 reconciliation reads (``GET /api/v1/records/{company_id}``: ``Bearer <partner>, User <user>``,
-``changed_after``/``changed_before`` in the salon's local time, pages, ``with_deleted``, 5 requests a
-second per address, 429 beyond), and webhooks shaped as YCLIENTS sends them (offsets like ``+0300``,
-empty objects as ``[]``, ids as numbers) for the tests to deliver.
+``changed_after``/``changed_before`` in the salon's local time, pages, ``with_deleted``, at most 5
+requests in any second, 429 beyond), and webhooks shaped as YCLIENTS sends them (offsets like
+``+0300``, empty objects as ``[]``, ids as numbers) for the tests to deliver.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class FakeYclients:
     too_fast: int = 0  # requests answered 429
     port: int = 0
     _runner: web.AppRunner | None = None
-    _last_request_at: float = 0.0
+    _recent: list[float] = field(default_factory=list)
 
     @property
     def api_url(self) -> str:
@@ -130,10 +130,11 @@ class FakeYclients:
     async def _records(self, request: web.Request) -> web.Response:
         self.requests.append({"path": request.path, **request.query})
         now = time.monotonic()
-        if now - self._last_request_at < 1 / self.rate_per_second:
+        self._recent = [moment for moment in self._recent if now - moment < 1.0]
+        if len(self._recent) >= self.rate_per_second:  # 5 requests in any second at most
             self.too_fast += 1
             return web.json_response({"success": False, "meta": {"message": "Too Many Requests"}}, status=429)
-        self._last_request_at = now
+        self._recent.append(now)
         if request.headers.get("Authorization") != f"Bearer {PARTNER_TOKEN}, User {USER_TOKEN}":
             body = {"success": False, "data": None, "meta": {"message": "Необходима авторизация"}}
             return web.json_response(body, status=401)

@@ -386,8 +386,8 @@ async def test_a_day_of_a_salon_counts_people_and_each_booking_once(salon: Salon
 
 async def test_changes_missed_while_leadtrail_was_down_arrive_once(tmp_path: Path, database_url: str) -> None:
     """Three pages of records (one deleted, one confirmed) read by the running service's reconciliation,
-    at YCLIENTS' pace (the fake answers 429 to a request sooner than 1/5 s after the last), then read
-    again on the next rounds without storing anything twice."""
+    at YCLIENTS' pace (the fake answers 429 to a sixth request within a second), then read again on the
+    next rounds without storing anything twice."""
     async with FakeYclients() as fake:
         now = datetime.now(UTC)
         records = [

@@ -19,7 +19,12 @@ from bot.connectors.pace import LeakyBucket
 
 PAGE_SIZE = 200
 ACCEPT = "application/vnd.yclients.v2+json"
-RATE_LIMIT_PAUSE_SECONDS = 10.0
+RATE_LIMIT_PAUSE_SECONDS = 2.0
+RATE_LIMIT_RETRIES = 5
+
+
+class RateLimited(Exception):
+    """YCLIENTS said 429: wait (the pace is pushed back) and try the same call again."""
 
 
 class YclientsApiError(Exception):
@@ -56,6 +61,15 @@ class YclientsApi:
             self._session = None
 
     async def _get(self, path: str, params: dict[str, str | int]) -> Any:
+        """One call; a 429 (YCLIENTS counts differently from our clock) is waited out and tried again."""
+        for _ in range(RATE_LIMIT_RETRIES):
+            try:
+                return await self._get_once(path, params)
+            except RateLimited:
+                continue
+        raise YclientsApiError("HTTP 429: still too many requests after waiting", retryable=True)
+
+    async def _get_once(self, path: str, params: dict[str, str | int]) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
         await self._bucket.wait()
@@ -67,6 +81,7 @@ class YclientsApi:
             raise YclientsApiError(f"network: {type(exc).__name__}", retryable=True) from None
         if status == 429:
             self._bucket.pause(RATE_LIMIT_PAUSE_SECONDS)
+            raise RateLimited
         if status != 200:
             raise YclientsApiError(
                 f"HTTP {status}: {_message(body)}", retryable=status == 429 or status >= 500
