@@ -220,6 +220,49 @@ class AISettings(_Section):
         return None if self.monthly_budget is None else AiBudget(self.monthly_budget, self.currency)
 
 
+class YclientsSettings(_Section):
+    """The YCLIENTS link: its webhooks (off while ``webhook_token`` is unset) and a reconciliation through
+    its REST API (off until the two API tokens and ``company_ids`` are set)."""
+
+    webhook_token: SecretStr | None = None
+    # A company's point name in reports ("12345" = "Баумана"); else the company id is the location.
+    locations: dict[str, str] = Field(default_factory=dict)
+    partner_token: SecretStr | None = None
+    user_token: SecretStr | None = None
+    company_ids: list[int] = Field(default_factory=list)
+    # The currency of the salon's prices and payments.
+    currency: str = Field(default="RUB", min_length=3, max_length=3)
+    sync_minutes: float = Field(default=30.0, gt=0, le=1440)
+    # How far back the first reconciliation reads; later ones go on from where the last one ended.
+    sync_days: int = Field(default=3, ge=1, le=90)
+    api_url: str = "https://api.yclients.com/api/v1"
+    # YCLIENTS allows 5 requests a second (200 a minute) per address.
+    requests_per_second: float = Field(default=4.0, gt=0, le=5)
+    timeout_seconds: float = Field(default=20.0, gt=0)
+
+    @field_validator("webhook_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # The token is the webhook's only password (YCLIENTS cannot send headers): it must not be guessable.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random token, see config.example.toml)")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @property
+    def sync_enabled(self) -> bool:
+        return bool(self.partner_token and self.user_token and self.company_ids)
+
+    def location_of(self, company_id: int) -> str:
+        return self.locations.get(str(company_id), str(company_id))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADTRAIL_",
@@ -240,6 +283,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
     ai: AISettings = Field(default_factory=AISettings)
+    yclients: YclientsSettings = Field(default_factory=YclientsSettings)
 
     @field_validator("timezone")
     @classmethod

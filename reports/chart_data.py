@@ -42,18 +42,25 @@ class FunnelData:
     clients: int
     leads: int
     bookings: int
+    visits: int
     paid: int
     no_shows: int
 
     @classmethod
     def from_report(cls, period: ChartPeriod, report: Report) -> FunnelData:
         return cls(
-            period, report.clients, report.leads, report.bookings, report.payments_paid, report.no_shows
+            period,
+            report.clients,
+            report.leads,
+            report.bookings,
+            report.visits,
+            report.payments_paid,
+            report.no_shows,
         )
 
     @property
     def is_empty(self) -> bool:
-        return not (self.clients or self.leads or self.bookings or self.paid or self.no_shows)
+        return not any((self.clients, self.leads, self.bookings, self.visits, self.paid, self.no_shows))
 
 
 @dataclass(frozen=True, slots=True)

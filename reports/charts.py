@@ -63,6 +63,7 @@ JOURNEY_LANES: tuple[tuple[str, str, str, str], ...] = tuple(
         (EventType.ASSISTANT_RESPONSE, TEAL, "s"),
         (EventType.LEAD_CREATED, GOLD, "D"),
         (EventType.APPOINTMENT_BOOKED, GREEN, "^"),
+        (EventType.VISIT, GOLD, "*"),
         (EventType.PAYMENT_STATUS, PURPLE, "h"),
         (EventType.NO_SHOW, RED, "X"),
         (EventType.REFUSAL, DARK_RED, "v"),
@@ -184,7 +185,7 @@ def _style(ax: Axes) -> None:
 
 
 def render_funnel(data: FunnelData) -> bytes:
-    """Clients → leads → bookings → paid as bars with each step's share of the previous; no-shows in red."""
+    """Clients → leads → bookings → visits → paid, each with its share of the step before; no-shows in red."""
     title, caption = texts.FUNNEL_TITLE, period_caption(data.period)
     if data.is_empty:
         return _no_data(title, caption)
@@ -192,8 +193,8 @@ def render_funnel(data: FunnelData) -> bytes:
     _title(figure, title, caption)
     ax = figure.add_axes((0.14, 0.04, 0.84, 0.84))
     _style(ax)
-    values = (data.clients, data.leads, data.bookings, data.paid)
-    steps = tuple(zip(texts.FUNNEL_STEPS, values, (BLUE, TEAL, GREEN, PURPLE), strict=True))
+    values = (data.clients, data.leads, data.bookings, data.visits, data.paid)
+    steps = tuple(zip(texts.FUNNEL_STEPS, values, (BLUE, TEAL, GREEN, GOLD, PURPLE), strict=True))
     positions = list(range(len(steps) - 1, -1, -1))
     widest = max(value for _, value, _ in steps) or 1
     ax.barh(positions, [value for _, value, _ in steps], height=0.6, color=[color for *_, color in steps])

@@ -22,6 +22,7 @@ class Stage(StrEnum):
     DIALOG = "dialog"
     LEAD = "lead"
     BOOKED = "booked"
+    VISITED = "visited"
     PAID = "paid"
     NO_SHOW = "no_show"
     REFUSED = "refused"
@@ -31,6 +32,9 @@ class Stage(StrEnum):
 _STAGE_BY_EVENT: dict[str, Stage] = {
     EventType.LEAD_CREATED: Stage.LEAD,
     EventType.APPOINTMENT_BOOKED: Stage.BOOKED,
+    EventType.APPOINTMENT_CONFIRMED: Stage.BOOKED,
+    EventType.APPOINTMENT_RESCHEDULED: Stage.BOOKED,
+    EventType.VISIT: Stage.VISITED,
     EventType.NO_SHOW: Stage.NO_SHOW,
     EventType.REFUSAL: Stage.REFUSED,
     EventType.APPOINTMENT_CANCELLED: Stage.CANCELLED,

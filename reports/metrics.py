@@ -119,6 +119,9 @@ class Report:
     revenue: float
     conversion_dialog_to_lead: float | None
     conversion_lead_to_booking: float | None
+    visits: int
+    cancellations: int
+    visit_rate: float | None
     no_show_rate: float | None
     ai_response_seconds: AnswerTimes
     first_message_to_booking_hours_median: float | None
@@ -139,8 +142,8 @@ class Report:
     @property
     def has_data(self) -> bool:
         """Whether anything at all happened in the period: else a change against it means nothing."""
-        counts = (self.messages, self.ai_responses, self.leads, self.bookings, self.no_shows, self.refusals)
-        return any(counts) or bool(self.payments_paid) or bool(self.ai_cost.calls)
+        counts = (self.messages, self.ai_responses, self.leads, self.bookings, self.visits, self.no_shows)
+        return any(counts) or bool(self.refusals or self.payments_paid) or bool(self.ai_cost.calls)
 
     def as_json(self) -> dict[str, Any]:
         """The contract of ``report --json``: the design's keys in its order, then ``previous``."""
@@ -157,6 +160,9 @@ class Report:
             "revenue": self.revenue,
             "conversion_dialog_to_lead": self.conversion_dialog_to_lead,
             "conversion_lead_to_booking": self.conversion_lead_to_booking,
+            "visits": self.visits,
+            "cancellations": self.cancellations,
+            "visit_rate": self.visit_rate,
             "no_show_rate": self.no_show_rate,
             "ai_response_seconds": {
                 "p50": self.ai_response_seconds.p50,
@@ -208,6 +214,7 @@ def compute_period(
     bookings = count(EventType.APPOINTMENT_BOOKED, 0)
     leads = count(EventType.LEAD_CREATED, 0)
     no_shows = count(EventType.NO_SHOW, 0)
+    visits = count(EventType.VISIT, 0)
     latencies = sorted(raw.response_seconds)  # stored in order already: a linear pass, as in percentile()
     hours = [seconds / 3600 for seconds in raw.first_message_to_booking_seconds]
     return Report(
@@ -221,8 +228,11 @@ def compute_period(
         refusals=count(EventType.REFUSAL, 0),
         payments_paid=raw.payments_paid,
         revenue=raw.revenue,
-        conversion_dialog_to_lead=ratio(funnel.users_with_message_and_lead, funnel.clients),
-        conversion_lead_to_booking=ratio(funnel.users_with_lead_and_booking, funnel.users_with_lead),
+        conversion_dialog_to_lead=ratio(funnel.clients_with_message_and_lead, funnel.clients),
+        conversion_lead_to_booking=ratio(funnel.clients_with_lead_and_booking, funnel.clients_with_lead),
+        visits=visits,
+        cancellations=count(EventType.APPOINTMENT_CANCELLED, 0),
+        visit_rate=ratio(visits, bookings),
         no_show_rate=ratio(no_shows, bookings),
         ai_response_seconds=AnswerTimes(
             p50=percentile(latencies, 50),

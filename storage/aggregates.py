@@ -26,13 +26,14 @@ class Breakdown:
 
 @dataclass(frozen=True, slots=True)
 class Funnel:
-    """Users (by user_id) at each step of the period, and the same per channel and per location; with
-    the counts of the events it read (messages, leads, bookings), which need no pass of their own."""
+    """Clients (people, after identity linking) at each step of the period, and the same per channel and
+    per location; with the counts of the events it read (messages, leads, bookings), which need no pass
+    of their own."""
 
     clients: int
-    users_with_lead: int
-    users_with_message_and_lead: int
-    users_with_lead_and_booking: int
+    clients_with_lead: int
+    clients_with_message_and_lead: int
+    clients_with_lead_and_booking: int
     by_channel: dict[str, Breakdown]
     by_location: dict[str | None, Breakdown]
     messages: int = 0

@@ -33,6 +33,7 @@ from storage.alert_inputs import (
     RateComparison,
     Rejections,
 )
+from storage.bookings import counted_booking
 from storage.event_types import EventType
 from storage.models import QuarantinedPayload, StoredEvent
 from storage.report_queries import load_model_usage, load_period_aggregates, one_if
@@ -124,7 +125,12 @@ async def _conversion(session: AsyncSession, now: datetime, zone: tzinfo) -> Rat
 
 async def _no_shows(session: AsyncSession, now: datetime, zone: tzinfo) -> RateComparison:
     windows = _day_windows(now, (0, NO_SHOW_RECENT_DAYS, NO_SHOW_RECENT_DAYS + NO_SHOW_HISTORY_DAYS), zone)
-    tagged = _tagged(windows, (EventType.APPOINTMENT_BOOKED, EventType.NO_SHOW), events.c.event)
+    tagged = _tagged(
+        windows,
+        (EventType.APPOINTMENT_BOOKED, EventType.NO_SHOW),
+        events.c.event,
+        only=counted_booking(events),
+    )
     statement = select(tagged.c.window, tagged.c.event, func.count()).group_by(
         tagged.c.window, tagged.c.event
     )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     bindparam,
     case,
     column,
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import CTE
 
 from storage.aggregates import ClientJourney, DayCounts, JourneyEvent, WeekHourCounts, empty_grid, freeze_grid
+from storage.bookings import counted_booking
 from storage.event_types import EventType
 from storage.local_time import Bucket, local_day_buckets, local_hour_buckets
 from storage.models import Client, StoredEvent, sqlite_datetime
@@ -108,7 +110,11 @@ async def daily_counts(
         .subquery("day_users")
     )
     counted = buckets.join(
-        events, _in_bucket(buckets, [EventType.LEAD_CREATED, EventType.APPOINTMENT_BOOKED], location)
+        events,
+        and_(
+            _in_bucket(buckets, [EventType.LEAD_CREATED, EventType.APPOINTMENT_BOOKED], location),
+            counted_booking(events),
+        ),
     )
     # The parts differ in column types, which the typing of union_all does not allow for.
     writers: Any = select(

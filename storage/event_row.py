@@ -47,5 +47,6 @@ class EventRow(TypedDict):
     output_tokens: int | None
     cached_tokens: int | None
     cost: float | None
+    appointment_id: str | None
     client_id: NotRequired[int]
     received_at: NotRequired[datetime]

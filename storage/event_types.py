@@ -22,6 +22,8 @@ class EventType(StrEnum):
     REFUSAL = "refusal"
     MANAGER_MESSAGE = "manager_message"
     APPOINTMENT_CANCELLED = "appointment_cancelled"
+    APPOINTMENT_CONFIRMED = "appointment_confirmed"
+    APPOINTMENT_RESCHEDULED = "appointment_rescheduled"
     VISIT = "visit"
     CRM_LEAD_LINKED = "crm_lead_linked"
     CRM_LEAD_UPDATED = "crm_lead_updated"

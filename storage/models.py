@@ -141,8 +141,17 @@ class StoredEvent(Base):
         # however long a history is. It replaced (client_id, ts, event, user_id), where they walked the
         # client's history (migration 0011_identities): still one b-tree per insert.
         Index("ix_events_client_user", "client_id", "user_id", "event", "ts"),
+        # Only the few rows a booking system names: the look-up behind "one appointment, one booking".
+        Index(
+            "ix_events_appointment",
+            "appointment_id",
+            "event",
+            "ts",
+            sqlite_where=text("appointment_id IS NOT NULL"),
+            postgresql_where=text("appointment_id IS NOT NULL"),
+        ),
         # The columns after (event, ts) let the report read a period from the index alone (migrations
-        # 0007_report_speed, 0008_report_columns).
+        # 0007_report_speed, 0008_report_columns, 0012_yclients).
         Index(
             "ix_events_event_ts",
             "event",
@@ -159,6 +168,7 @@ class StoredEvent(Base):
             "reply_to_ts",
             "first_message_ts",
             "repeat_booking",
+            "appointment_id",
         ),
         # Model calls only (a partial index: other events pay nothing for it): the AI cost of a period,
         # the month's spend for the budget alert and the unpriced models, read from the index alone.
@@ -214,6 +224,8 @@ class StoredEvent(Base):
     output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cached_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost: Mapped[float | None] = mapped_column(Float)
+    # The booking system's record id: bookings that carry the same one are one booking (storage.bookings).
+    appointment_id: Mapped[str | None] = mapped_column(String(128))
     # Kept by the writer from the user's other events (storage.report_columns), never received: the
     # report reads them instead of looking back into each user's history on every run.
     reply_to_ts: Mapped[datetime | None]  # an answer: the user's latest message at or before it
@@ -431,3 +443,15 @@ class TraceUser(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     rank: Mapped[int] = mapped_column(Integer)
     seen_at: Mapped[datetime]
+
+
+class YclientsLink(Base):
+    """One row per company: when its webhooks last arrived and how its reconciliation went."""
+
+    __tablename__ = "yclients_link"
+
+    company_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    last_webhook_at: Mapped[datetime | None]
+    synced_until: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(256))

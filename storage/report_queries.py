@@ -38,6 +38,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import FromClause
 
 from storage.aggregates import Breakdown, Funnel, ModelUsage, PeriodAggregates
+from storage.bookings import client_booked_before, clients_first_message, counted_booking
 from storage.event_types import PAID, EventType
 from storage.followup_queries import handled_between
 from storage.models import StoredEvent
@@ -123,44 +124,49 @@ def one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
-    """One pass over the period's messages, leads and bookings, grouped three ways in one statement."""
+    """One pass over the period's messages, leads and bookings, grouped three ways in one statement.
+
+    People are counted, not user ids: a client who writes in Telegram and books through the booking
+    system is one client who converted. A booking counts once whoever reported it (storage.bookings).
+    """
+    booked = and_(events.c.event == EventType.APPOINTMENT_BOOKED, counted_booking(events))
     groups = (
         select(
-            events.c.user_id,
+            events.c.client_id,
             events.c.channel,
             events.c.location,
             func.max(one_if(events.c.event == EventType.MESSAGE_RECEIVED)).label("wrote"),
             func.sum(one_if(events.c.event == EventType.MESSAGE_RECEIVED)).label("messages"),
             func.sum(one_if(events.c.event == EventType.LEAD_CREATED)).label("leads"),
-            func.sum(one_if(events.c.event == EventType.APPOINTMENT_BOOKED)).label("bookings"),
+            func.sum(one_if(booked)).label("bookings"),
         )
         .where(
             scope.where(
                 events, EventType.MESSAGE_RECEIVED, EventType.LEAD_CREATED, EventType.APPOINTMENT_BOOKED
             )
         )
-        .group_by(events.c.user_id, events.c.channel, events.c.location)
+        .group_by(events.c.client_id, events.c.channel, events.c.location)
         .cte("per_group")
     )
-    users = (
+    clients = (
         select(
             func.max(groups.c.wrote).label("wrote"),
             func.max(one_if(groups.c.leads > 0)).label("led"),
             func.max(one_if(groups.c.bookings > 0)).label("booked"),
             func.sum(groups.c.messages).label("messages"),
         )
-        .group_by(groups.c.user_id)
-        .subquery("per_user")
+        .group_by(groups.c.client_id)
+        .subquery("per_client")
     )
     # The three parts differ in column types, which the typing of union_all does not allow for.
     totals: Any = select(
         literal_column("'total'"),
         null(),
-        func.sum(users.c.wrote),
-        func.sum(users.c.led),
-        func.sum(users.c.wrote * users.c.led),
-        func.sum(users.c.led * users.c.booked),
-        func.sum(users.c.messages),
+        func.sum(clients.c.wrote),
+        func.sum(clients.c.led),
+        func.sum(clients.c.wrote * clients.c.led),
+        func.sum(clients.c.led * clients.c.booked),
+        func.sum(clients.c.messages),
     )
 
     def per(column: str) -> Any:
@@ -168,7 +174,7 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
         return select(
             literal_column(f"'{column}'"),
             key,
-            func.count(case((groups.c.wrote == 1, groups.c.user_id)).distinct()),
+            func.count(case((groups.c.wrote == 1, groups.c.client_id)).distinct()),
             func.sum(groups.c.leads),
             func.sum(groups.c.bookings),
             null(),
@@ -186,9 +192,9 @@ async def _funnel(session: AsyncSession, scope: _Scope) -> Funnel:
     channels = {str(key): counts for key, counts in by["channel"].items()}
     return Funnel(
         clients=total[0],
-        users_with_lead=total[1],
-        users_with_message_and_lead=total[2],
-        users_with_lead_and_booking=total[3],
+        clients_with_lead=total[1],
+        clients_with_message_and_lead=total[2],
+        clients_with_lead_and_booking=total[3],
         by_channel=channels,
         by_location=by["location"],
         messages=total[4],
@@ -254,12 +260,11 @@ async def _response_seconds(session: AsyncSession, scope: _Scope, dialect: str) 
 
 
 async def _bookings(session: AsyncSession, scope: _Scope, dialect: str) -> tuple[list[float], int]:
-    """Seconds back to the user's first message (when there is one) per booking, and how many repeat."""
-    since_first_message = _elapsed(events.c.ts, events.c.first_message_ts, dialect)
-    repeat = one_if(events.c.repeat_booking.is_(True))
-    return await _collect(
-        session, since_first_message, repeat, scope.where(events, EventType.APPOINTMENT_BOOKED)
-    )
+    """Seconds back to the client's first message (when there is one) per booking, and how many repeat."""
+    since_first_message = _elapsed(events.c.ts, clients_first_message(events), dialect)
+    repeat = one_if(client_booked_before(events))
+    counted = and_(scope.where(events, EventType.APPOINTMENT_BOOKED), counted_booking(events))
+    return await _collect(session, since_first_message, repeat, counted)
 
 
 async def load_model_usage(session: AsyncSession, *conditions: ColumnElement[bool]) -> tuple[ModelUsage, ...]:
@@ -321,7 +326,11 @@ async def load_period_aggregates(
         EventType.ASSISTANT_RESPONSE: answers,
         EventType.LEAD_CREATED: funnel.leads,
         EventType.APPOINTMENT_BOOKED: funnel.bookings,
-        **await _event_counts(session, scope, (EventType.NO_SHOW, EventType.REFUSAL)),
+        **await _event_counts(
+            session,
+            scope,
+            (EventType.NO_SHOW, EventType.REFUSAL, EventType.VISIT, EventType.APPOINTMENT_CANCELLED),
+        ),
     }
     return PeriodAggregates(
         event_counts=event_counts,

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.aggregates import ModelUsage
+from storage.bookings import counted_booking
 from storage.event_types import EventType
 from storage.identity_policy import USER
 from storage.models import RECEIVED_EVENT_COLUMNS, Client, ClientIdentity, IdentityLink, StoredEvent
@@ -40,6 +41,7 @@ class ClientCard:
     joined_by: list[JoinedBy] = field(default_factory=list)
 
 
+_EVENTS = StoredEvent.__table__
 _PHONE_LIKE = re.compile(r"^\+?[\d\s()\-]{5,}$")
 
 
@@ -72,7 +74,7 @@ async def load_card(session: AsyncSession, client_id: int) -> ClientCard | None:
         card.identities.setdefault(kind, []).append(value)
     stats = await session.execute(
         select(func.min(StoredEvent.ts), func.max(StoredEvent.ts), func.count()).where(
-            StoredEvent.client_id == client_id
+            StoredEvent.client_id == client_id, counted_booking(_EVENTS)
         )
     )
     first, last, count = stats.one()
@@ -107,10 +109,11 @@ async def _joined_by(session: AsyncSession, client_id: int) -> list[JoinedBy]:
 async def load_events(
     session: AsyncSession, client_id: int, offset: int = 0, limit: int | None = None
 ) -> list[StoredEvent]:
-    """The client's events, oldest first (ties in arrival order)."""
+    """The client's events, oldest first (ties in arrival order); an appointment booked twice (by the
+    assistant and by the booking system) is one entry, its earliest report."""
     statement = (
         select(StoredEvent)
-        .where(StoredEvent.client_id == client_id)
+        .where(StoredEvent.client_id == client_id, counted_booking(_EVENTS))
         .order_by(StoredEvent.ts, StoredEvent.id)
         .offset(offset)
     )
@@ -139,6 +142,9 @@ OUTCOME_EVENTS = (
     EventType.NO_SHOW,
     EventType.REFUSAL,
     EventType.APPOINTMENT_CANCELLED,
+    EventType.APPOINTMENT_CONFIRMED,
+    EventType.APPOINTMENT_RESCHEDULED,
+    EventType.VISIT,
 )
 
 

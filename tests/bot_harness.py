@@ -30,11 +30,15 @@ class BotHarness:
 
 
 @asynccontextmanager
-async def bot_harness(tmp_path: Path, **telegram: Any) -> AsyncIterator[BotHarness]:
+async def bot_harness(
+    tmp_path: Path, sections: dict[str, Any] | None = None, **telegram: Any
+) -> AsyncIterator[BotHarness]:
+    """The bot against the fake Bot API; ``telegram`` keys add to its section, ``sections`` are others."""
     async with FakeBotAPI() as api:
         settings = Settings(
             database={"url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"},
             telegram={"token": BOT_TOKEN, "api_server": api.base_url, "owners": [OWNER], **telegram},
+            **(sections or {}),
         )
         db = await open_database(settings.database.url)
         writer = create_writer(settings, db)

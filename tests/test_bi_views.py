@@ -150,6 +150,8 @@ async def test_events_flat_has_local_times_and_crm_ids_but_no_texts(
     assert not {"message", "assistant_response", "prompt", "phone", "name", "lat", "lon", "extra"} & set(
         rows[0]
     )
+    # What the model call behind an event cost, and the booking system's record, are BI columns too.
+    assert {"appointment_id", "model", "input_tokens", "output_tokens", "cost", "currency"} <= set(rows[0])
     late = next(row for row in rows if row["event_id"] == "e1")
     assert str(late["local_day"]) == "2025-03-11"
     assert str(late["local_time"]).startswith("2025-03-11 00:00:30")

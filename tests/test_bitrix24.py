@@ -17,6 +17,7 @@ from bot.connectors.bitrix24.client import Bitrix24Client
 from bot.connectors.bitrix24.worker import CrmWorker
 from bot.ingestion.http_app import ServiceState
 from bot.ingestion.validation import validate_items
+from bot.runtime.connectors import webhook_routes
 from bot.runtime.service import start_ingest_site
 from bot.settings import Settings
 from storage import crm_jobs
@@ -215,8 +216,9 @@ async def test_inbound_webhook_records_crm_changes_on_the_timeline(db: Database,
             CURRENCY_ID="RUB",
         )
         await write(writer, event("tg_77", "message_received", 0, crm_id=f"BX_{lead_id}", channel="telegram"))
+        routes = webhook_routes(link.settings, db, writer, crm=link.worker)
         runner, port = await start_ingest_site(
-            link.settings, db, writer, ServiceState(), port=0, crm=link.worker
+            link.settings, db, writer, ServiceState(), port=0, routes=routes
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -61,7 +61,7 @@ def at(text: str) -> datetime:
 
 
 REAL: list[tuple[Renderer, Any]] = [
-    (charts.render_funnel, FunnelData(PERIOD, 479, 262, 181, 139, 26)),
+    (charts.render_funnel, FunnelData(PERIOD, 479, 262, 181, 150, 139, 26)),
     (
         charts.render_daily_trend,
         DailyTrend(
@@ -106,7 +106,7 @@ REAL: list[tuple[Renderer, Any]] = [
 ]
 
 EMPTY: list[tuple[Renderer, Any]] = [
-    (charts.render_funnel, FunnelData(PERIOD, 0, 0, 0, 0, 0)),
+    (charts.render_funnel, FunnelData(PERIOD, 0, 0, 0, 0, 0, 0)),
     (charts.render_daily_trend, DailyTrend(PERIOD, ())),
     (charts.render_daily_trend, DailyTrend(PERIOD, (DayCounts(PERIOD.first_day, 0, 0, 0, 0),))),
     (charts.render_latency, LatencyDistribution(PERIOD, ())),
@@ -116,8 +116,8 @@ EMPTY: list[tuple[Renderer, Any]] = [
 
 # Shapes that break naive code: zero denominators, one point, zero spans, huge outliers.
 EDGES: list[tuple[Renderer, Any]] = [
-    (charts.render_funnel, FunnelData(PERIOD, 5, 0, 0, 0, 0)),
-    (charts.render_funnel, FunnelData(PERIOD, 0, 0, 2, 0, 5)),
+    (charts.render_funnel, FunnelData(PERIOD, 5, 0, 0, 0, 0, 0)),
+    (charts.render_funnel, FunnelData(PERIOD, 0, 0, 2, 0, 0, 5)),
     (charts.render_daily_trend, DailyTrend(PERIOD, (DayCounts(PERIOD.first_day, 0, 2, 1, 0),))),
     (charts.render_latency, LatencyDistribution.from_seconds(PERIOD, [0.0], sla_seconds=0)),
     (charts.render_latency, LatencyDistribution.from_seconds(PERIOD, [3.0] * 5, sla_seconds=3.0)),
@@ -205,12 +205,12 @@ def hostile_cases() -> list[tuple[Renderer, Any]]:
         ),
     )
     return [
-        (charts.render_funnel, FunnelData(period, 10, 5, 3, 2, 1)),
+        (charts.render_funnel, FunnelData(period, 10, 5, 3, 2, 2, 1)),
         (charts.render_daily_trend, DailyTrend(period, (DayCounts(period.first_day, 4, 2, 1, 2),))),
         (charts.render_latency, LatencyDistribution.from_seconds(period, [1.0, 4.0])),
         (charts.render_heatmap, WeekHourHeatmap(period, grid({(0, 1): 1}), grid({}))),
         (charts.render_client_journey, journey),
-        (charts.render_funnel, FunnelData(period, 0, 0, 0, 0, 0)),
+        (charts.render_funnel, FunnelData(period, 0, 0, 0, 0, 0, 0)),
         (charts.render_client_journey, ClientJourney(5, HOSTILE, ())),
     ]
 

@@ -42,13 +42,16 @@ def test_demo_writes_report_charts_and_a_timeline(tmp_path: Path) -> None:
     assert "Клиент #" in (out / "client.txt").read_text(encoding="utf-8")
     with sqlite3.connect(out / "leadtrail-demo.db") as db:
         stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        from_yclients = db.execute("SELECT count(*) FROM events WHERE channel = 'yclients'").fetchone()[0]
+        visits = db.execute("SELECT count(*) FROM events WHERE event = 'visit'").fetchone()[0]
         telegram = db.execute(
             "SELECT event, intent, assistant_response, response_time_ms, scenario, lead_id, extra "
             "FROM events WHERE channel = 'telegram' "
             "AND event IN ('message_received', 'assistant_response', 'lead_created')"
         ).fetchall()
-    assert f"в базе {stored:,}".replace(",", "\xa0") in result.stdout
-    assert f"доставлено {stored:,}".replace(",", "\xa0") in result.stdout
+    assert f"В базе {stored:,} событий".replace(",", "\xa0") in result.stdout
+    assert f"доставлено {stored - from_yclients:,};".replace(",", "\xa0") in result.stdout
+    assert visits > 0 and "✂️ Визиты" in result.stdout  # the visits came from the demo's YCLIENTS
     assert "записал middleware LeadTrail" in result.stdout
     _assert_the_assistant_and_the_tracker_logged_telegram(telegram)
 

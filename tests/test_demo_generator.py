@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.connectors.yclients.mapping import FINANCES, map_payment, map_record, read_webhook
 from bot.demo.assistant import NumberingSink, play_month
+from bot.demo.booking_system import COMPANIES, Webhook
 from bot.demo.generator import (
     CRM_LINK_EVENT,
     EVENING_SLOTS_REASON,
@@ -26,23 +28,50 @@ from bot.demo.generator import (
     pick_showcase_user,
 )
 from bot.ingestion.validation import validate_items
+from storage.phones import normalize_phone
+from storage.yclients import RecordState
 from tests.conftest import STANDARD_EVENTS
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 END = date(2025, 1, 31)
 DAYS = 30
 BUSINESS_EVENTS = ("lead_created", "appointment_booked", "payment_status", "no_show", "refusal")
+LOCATION_OF = {company: name for name, company in COMPANIES.items()}
 
 
-async def month_events(month: DemoMonth) -> list[dict[str, Any]]:
-    """Every event of the month as the demo sends it, assistant's included, oldest first."""
-    sink = NumberingSink()
-    await play_month(month, sink)
-    return sorted(sink.logged, key=lambda event: datetime.fromisoformat(event["timestamp"]))
+class StoredWebhooks:
+    """The events LeadTrail makes of the demo's YCLIENTS webhooks, by its own mapping, without a server."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.states: dict[str, RecordState] = {}
+        self.events: list[dict[str, Any]] = []
+
+    async def deliver(self, webhook: Webhook) -> None:
+        hook = read_webhook(webhook.body)
+        where = {"location": LOCATION_OF[hook.company_id], "currency": "RUB", "now": webhook.at}
+        if hook.resource == FINANCES:
+            owner = self.states[str(hook.data["record_id"])].user_id
+            self.events += map_payment(hook, owner, self.zone, **where).events
+            return
+        mapped = map_record(hook, self.states.get(str(hook.data["id"])), self.zone, **where)
+        assert mapped.state is not None
+        self.states[mapped.state.record_id] = mapped.state
+        self.events += mapped.events
+
+
+async def month_events(month: DemoMonth, zone: ZoneInfo = MOSCOW) -> list[dict[str, Any]]:
+    """Every event of the month as the demo stores it — the assistant's, the other channels', and what
+    LeadTrail makes of YCLIENTS' webhooks — oldest first."""
+    sink, webhooks = NumberingSink(), StoredWebhooks(zone)
+    await play_month(month, sink, webhooks.deliver)
+    return sorted(
+        [*sink.logged, *webhooks.events], key=lambda event: datetime.fromisoformat(event["timestamp"])
+    )
 
 
 def generate_demo_events(*, days: int, end: date, seed: int, zone: ZoneInfo) -> list[dict[str, Any]]:
-    return asyncio.run(month_events(generate_demo_month(days=days, end=end, seed=seed, zone=zone)))
+    return asyncio.run(month_events(generate_demo_month(days=days, end=end, seed=seed, zone=zone), zone))
 
 
 def _from_assistant(event: dict[str, Any]) -> bool:
@@ -53,7 +82,7 @@ def _from_assistant(event: dict[str, Any]) -> bool:
 @cache
 def _played(zone_name: str, end: date, days: int, seed: int) -> tuple[DemoMonth, tuple[dict[str, Any], ...]]:
     month = generate_demo_month(days=days, end=end, seed=seed, zone=ZoneInfo(zone_name))
-    return month, tuple(asyncio.run(month_events(month)))
+    return month, tuple(asyncio.run(month_events(month, ZoneInfo(zone_name))))
 
 
 def _month(seed: int = 2025) -> tuple[dict[str, Any], ...]:
@@ -87,7 +116,7 @@ def test_events_are_json_ready_and_have_unique_explicit_ids() -> None:
     assert json.loads(json.dumps(events, ensure_ascii=False)) == events
     ids = [event["event_id"] for event in events]
     assert len(set(ids)) == len(ids)
-    assert all(event_id.startswith("demo-") for event_id in ids)
+    assert all(event_id.startswith(("demo-", "yc:")) for event_id in ids)
 
 
 @pytest.mark.parametrize(
@@ -97,7 +126,9 @@ def test_events_are_json_ready_and_have_unique_explicit_ids() -> None:
 def test_timestamps_are_sorted_inside_the_requested_local_days(zone_name: str, end: date, days: int) -> None:
     zone = ZoneInfo(zone_name)
     month, events = _played(zone_name, end, days, 2025)
-    history = [item.at if isinstance(item, TelegramMessage) else _moment(item) for item in month.history]
+    history = [
+        item.at if isinstance(item, TelegramMessage | Webhook) else _moment(item) for item in month.history
+    ]
     assert history == sorted(history)
     start, stop = _window(zone, end, days)
     moments = [_moment(event) for event in events]
@@ -107,8 +138,10 @@ def test_timestamps_are_sorted_inside_the_requested_local_days(zone_name: str, e
     assert min(local_days) == start.date()
     assert max(local_days) == end
     for event, moment in zip(events, moments, strict=True):
-        # The generator writes local time; the tracker stamps UTC, as the SDK always does.
-        expected = timedelta(0) if _from_assistant(event) else moment.astimezone(zone).utcoffset()
+        # The generator writes local time; the tracker (as the SDK always does) and LeadTrail's reading of
+        # YCLIENTS' webhooks stamp UTC.
+        in_utc = _from_assistant(event) or event["channel"] == "yclients"
+        expected = timedelta(0) if in_utc else moment.astimezone(zone).utcoffset()
         assert moment.utcoffset() == expected, event["timestamp"]
         assert len(event["timestamp"].split(".")[1]) == len("123+03:00")
 
@@ -121,9 +154,11 @@ def test_nothing_is_paid_or_missed_after_the_last_day() -> None:
         if datetime.fromisoformat(event["appointment_at"]) >= stop
     ]
     assert future_bookings, "the last days should book visits beyond the window"
-    future_leads = {event["lead_id"] for event in future_bookings}
-    closed = {event["lead_id"] for kind in ("payment_status", "no_show") for event in _events(kind)}
-    assert not future_leads & closed
+    future = {event["appointment_id"] for event in future_bookings}
+    closed = {
+        event["appointment_id"] for kind in ("payment_status", "no_show", "visit") for event in _events(kind)
+    }
+    assert not future & closed
 
 
 def test_every_event_passes_the_contract_and_unknown_fields_are_kept() -> None:
@@ -175,11 +210,18 @@ def test_evening_dialogs_end_in_refusal_more_often() -> None:
 
 
 def test_business_events_link_to_the_dialog_of_the_same_client() -> None:
+    """The dialog's events by the user id, YCLIENTS' by the phone of a client who wrote before."""
     seen: dict[str, set[str]] = defaultdict(set)
     crm_of: dict[str, str] = {}
     lead_owner: dict[str, str] = {}
+    phones_in_dialogs: set[str | None] = set()
     for event in _month():
         user = event["user_id"]
+        if event["channel"] == "yclients":
+            assert normalize_phone(event["phone"]) in phones_in_dialogs, event
+            continue
+        if event.get("phone"):
+            phones_in_dialogs.add(normalize_phone(event["phone"]))
         if event["event"] in BUSINESS_EVENTS:
             assert "message_received" in seen[user], event
         if event["event"] == "lead_created":
@@ -197,23 +239,26 @@ def test_business_events_link_to_the_dialog_of_the_same_client() -> None:
 
 
 def test_every_payment_follows_a_booking_of_the_same_client_at_or_after_the_visit() -> None:
-    booked: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    booked: dict[str, dict[str, Any]] = {}
     payments = 0
     for event in _month():
-        if event["event"] == "appointment_booked":
-            booked[event["user_id"]].append(event)
+        if event["event"] == "appointment_booked" and event["channel"] == "yclients":
+            booked[event["appointment_id"]] = event
         elif event["event"] == "payment_status":
             payments += 1
-            bookings = [b for b in booked[event["user_id"]] if b["lead_id"] == event["lead_id"]]
-            assert bookings, event
-            assert _moment(event) >= datetime.fromisoformat(bookings[-1]["appointment_at"])
+            booking = booked[event["appointment_id"]]
+            assert booking["user_id"] == event["user_id"]
+            assert _moment(event) >= datetime.fromisoformat(booking["appointment_at"])
             assert event["status"] == "paid" and event["currency"] == "RUB"
             assert 900 <= event["amount"] <= 3500
     assert payments > 0
 
 
 def test_no_show_rate_and_conversions_are_realistic() -> None:
-    bookings = len(_events("appointment_booked"))
+    # The assistant's booking and YCLIENTS' record of it are one booking.
+    bookings = len(
+        {event.get("appointment_id") or event["event_id"] for event in _events("appointment_booked")}
+    )
     assert 0.05 <= len(_events("no_show")) / bookings <= 0.20
     dialog_users = {event["user_id"] for event in _events("message_received")}
     lead_users = {event["user_id"] for event in _events("lead_created")}
@@ -256,14 +301,31 @@ def test_daily_volume_and_channel_mix() -> None:
 
 
 def test_some_clients_come_back_and_book_again() -> None:
-    bookings = Counter(event["user_id"] for event in _events("appointment_booked"))
+    bookings = Counter(
+        event["user_id"] for event in _events("appointment_booked") if event["channel"] == "yclients"
+    )
     assert sum(count > 1 for count in bookings.values()) >= 3
 
 
 def test_showcase_client_has_the_whole_story() -> None:
-    events = list(_month())
-    user = pick_showcase_user(events)
-    kinds = Counter(event["event"] for event in events if event["user_id"] == user)
+    month, events = _played("Europe/Moscow", END, DAYS, 2025)
+    dialogs = [event for event in events if event["channel"] != "yclients"]
+    user = pick_showcase_user(dialogs, month.webhooks)
+    phone = next(
+        normalize_phone(event["phone"])
+        for event in dialogs
+        if event["user_id"] == user and event.get("phone")
+    )
+    theirs = [
+        event
+        for event in events
+        if event["user_id"] == user or normalize_phone(event.get("phone") or "") == phone
+    ]
+    kinds = Counter(
+        event["event"]
+        for event in theirs
+        if event["channel"] == "yclients" or event["event"] != "appointment_booked"
+    )
     assert {"message_received", "lead_created", "appointment_booked", "payment_status"} <= set(kinds)
     assert kinds["appointment_booked"] > 1
 

@@ -17,8 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from bot.cli.errors import CommandFailed
 from bot.demo.assistant import NumberingSink, play_month
+from bot.demo.booking_system import COMPANIES, Webhook
 from bot.demo.generator import DemoMonth, generate_demo_month, pick_showcase_user
 from bot.demo.salon_assistant import model
 from bot.ingestion.http_app import ServiceState
@@ -46,17 +49,27 @@ BATCH_SIZE = 500
 
 
 async def _send_all(
-    base_url: str, token: str, month: DemoMonth, spool: Path
+    base_url: str, tokens: tuple[str, str], month: DemoMonth, spool: Path
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Through the same EventClient a salon's assistant uses: how many it delivered, and what was logged."""
+    """The assistant's and the other channels' events through the same EventClient a salon's assistant
+    uses, the YCLIENTS webhooks to the webhook endpoint: how many events were delivered, and what the
+    EventClient logged."""
+    token, webhook_token = tokens
     client = EventClient(base_url, token, spool_dir=spool, batch_size=BATCH_SIZE)
     await client.start()
     sink = NumberingSink(client)
-    try:
-        await play_month(month, sink)
-    finally:
-        delivered = await client.flush(timeout=120)
-        await client.aclose()
+    async with aiohttp.ClientSession() as http:
+
+        async def deliver(webhook: Webhook) -> None:
+            async with http.post(f"{base_url}/v1/yclients/{webhook_token}", json=webhook.body) as response:
+                if response.status != 200 or (await response.json())["rejected"]:
+                    raise CommandFailed(f"the demo's YCLIENTS webhook was refused: HTTP {response.status}")
+
+        try:
+            await play_month(month, sink, deliver)
+        finally:
+            delivered = await client.flush(timeout=120)
+            await client.aclose()
     if not delivered or client.stats.rejected or client.stats.spooled:
         raise CommandFailed(f"the demo could not deliver every event: {client.stats}")
     return client.stats.sent, sink.logged
@@ -74,19 +87,26 @@ async def _load(
 ) -> tuple[int, list[dict[str, Any]], float]:
     writer = create_writer(settings, db)
     await writer.start()
-    token = secrets.token_urlsafe(24)
+    tokens = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    yclients = {
+        "webhook_token": _secret(tokens[1]),
+        "locations": {str(n): name for name, n in COMPANIES.items()},
+    }
     # The assistant's simulated model calls are priced at the public prices unless the config has its own.
     prices = settings.ai.prices or list(model.PRICES)
     demo_settings = settings.model_copy(
         update={
-            "ingest": settings.ingest.model_copy(update={"tokens": [_secret(token)], "host": "127.0.0.1"}),
+            "ingest": settings.ingest.model_copy(
+                update={"tokens": [_secret(tokens[0])], "host": "127.0.0.1"}
+            ),
             "ai": settings.ai.model_copy(update={"prices": prices}),
+            "yclients": settings.yclients.model_copy(update=yclients),
         }
     )
     runner, port = await start_ingest_site(demo_settings, db, writer, ServiceState(), port=0)
     started = time.perf_counter()
     try:
-        sent, events = await _send_all(f"http://127.0.0.1:{port}", token, month, spool)
+        sent, events = await _send_all(f"http://127.0.0.1:{port}", tokens, month, spool)
     finally:
         await runner.cleanup()
         await writer.close()
@@ -136,7 +156,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     await sync_bi_zone(db, zone)
     try:
         sent, events, seconds = await _load(settings, db, month, out / "spool")
-        showcase = pick_showcase_user(events)
+        showcase = pick_showcase_user(events, month.webhooks)
         async with db.sessions() as session:
             clients = await client_count(session)
             stored = await event_count(session)
@@ -149,7 +169,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     print(texts.heading(first_day, end))
     messages = sum(event["event"] == EventType.MESSAGE_RECEIVED for event in events if "message_id" in event)
     print(texts.dialogs(messages))
-    print(texts.delivery(len(events), sent, seconds, stored, clients))
+    print(texts.delivery(len(events), sent, len(month.webhooks), seconds, stored, clients))
     print(report_text)
     print(texts.showcase(showcase))
     print(timeline)

@@ -14,6 +14,7 @@ from bot.cli.doctor_checks import (
     check_database,
     check_model_calls,
     check_shared_values,
+    check_yclients_sync,
     offline_checks,
 )
 from bot.cli.doctor_checks import config_failed as config_not_loaded
@@ -45,6 +46,7 @@ async def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
     if database.level is Level.OK:
         findings += await check_model_calls(settings)
         findings.append(await check_shared_values(settings))
+        findings += await check_yclients_sync(settings)
     if args.online:
         findings.append(await check_bot_api(settings))
     return _print(findings)

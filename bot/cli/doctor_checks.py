@@ -25,6 +25,8 @@ from bot.retention_key import key_file
 from bot.settings import Settings
 from reports.texts import doctor as texts
 from reports.texts import identities as identity_texts
+from reports.texts import yclients as yclients_texts
+from reports.texts.numbers import NONE, format_local
 
 MIN_INGEST_TOKEN_CHARS = 20
 _SECRET_KEYS = frozenset({"token", "tokens", "password", "hash_secret", "secret", "webhook_url"})
@@ -320,6 +322,48 @@ async def check_bot_api(settings: Settings, timeout: float = 15.0) -> Finding:  
     return ok("telegram.api_server", texts.BOT_API_OK.format(server=server, username=me.username))
 
 
+def check_yclients(settings: Settings) -> Finding:
+    config = settings.yclients
+    api_keys = (config.partner_token, config.user_token, config.company_ids)
+    if config.sync_enabled:
+        return ok("yclients", yclients_texts.DOCTOR_ON.format(count=len(config.company_ids)))
+    if any(api_keys):
+        return warn("yclients", yclients_texts.DOCTOR_PARTIAL)
+    if config.webhook_token is not None:
+        return ok("yclients", yclients_texts.DOCTOR_WEBHOOK_ONLY)
+    return ok("yclients", yclients_texts.DOCTOR_OFF)
+
+
+async def check_yclients_sync(settings: Settings) -> list[Finding]:
+    """The last reconciliation of each company, when it failed (read without changing anything)."""
+    from storage.database import open_database
+    from storage.yclients import link_status
+
+    if not settings.yclients.sync_enabled:
+        return []
+    try:
+        db = await open_database(settings.database.url, apply_migrations=False)
+        try:
+            async with db.sessions() as session:
+                links = await link_status(session)
+        finally:
+            await db.close()
+    except (SQLAlchemyError, OSError):
+        return []  # the database check says why
+    return [
+        warn(
+            "yclients",
+            yclients_texts.DOCTOR_SYNC_FAILED.format(
+                company=link.company_id,
+                when=format_local(link.last_sync_at, settings.tz) if link.last_sync_at else NONE,
+                error=link.last_error,
+            ),
+        )
+        for link in links
+        if link.last_error
+    ]
+
+
 def offline_checks(settings: Settings, config_path: Path | None, data: dict[str, Any]) -> list[Finding]:
     findings = [check_config_loaded(config_path)]
     if config_path is not None:
@@ -330,6 +374,7 @@ def offline_checks(settings: Settings, config_path: Path | None, data: dict[str,
         check_ingest_tokens(settings),
         check_hash_secret(settings),
         check_timezone(settings),
+        check_yclients(settings),
     ]
     if (location := check_sqlite_location(settings)) is not None:
         findings.append(location)

@@ -24,6 +24,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update
 
+from bot.demo.booking_system import Webhook
 from bot.demo.generator import DemoMonth, TelegramMessage
 from bot.demo.salon_assistant.bot import create_dispatcher
 from leadtrail_sdk.middleware import EventSink
@@ -133,8 +134,11 @@ def _update(bot: Bot, number: int, message: TelegramMessage) -> Update:
     )
 
 
-async def play_month(month: DemoMonth, sink: EventSink) -> None:
-    """Logs the month into ``sink`` in order: events as they are, Telegram messages through the assistant."""
+async def play_month(
+    month: DemoMonth, sink: EventSink, deliver: Callable[[Webhook], Awaitable[None]]
+) -> None:
+    """Plays the month in order: events logged into ``sink`` as they are, Telegram messages through the
+    assistant, the YCLIENTS webhooks handed to ``deliver``."""
     clock = ReplayClock()
     bot = Bot(BOT_TOKEN, session=OfflineSession(clock))
     dispatcher = create_dispatcher(bot, sink, clock=clock)
@@ -146,6 +150,8 @@ async def play_month(month: DemoMonth, sink: EventSink) -> None:
                 await dispatcher.feed_update(
                     bot, _update(bot, number, item), think_seconds=item.think_ms / 1000
                 )
+            elif isinstance(item, Webhook):
+                await deliver(item)
             else:
                 sink.log(item)
     finally:

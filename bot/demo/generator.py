@@ -23,8 +23,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from random import Random
 from typing import Any
 
+from bot.demo.booking_system import CAME, FINANCES, MASTERS, NO_SHOW, DemoYclients, Webhook
 from bot.demo.salon_assistant import dialog as assistant
 from storage.event_types import EventType
+from storage.phones import normalize_phone
 
 LOCATIONS = ("Баумана", "Ямашева")
 LOCATION_WEIGHTS = (55, 45)
@@ -196,7 +198,8 @@ EVENING_SLOTS_REASON = assistant.EVENING_SLOTS_REASON
 SLOW_ANSWER_REASON = assistant.SLOW_ANSWER_REASON
 OTHER_REASONS = ("дорого", "далеко", "передумал", "записался в другое место", SLOW_ANSWER_REASON)
 OTHER_REASON_WEIGHTS = (30, 15, 25, 22, 8)
-CANCEL_REASON = "заболел, перенесёт позже"
+CANCEL_MESSAGE = "Извините, заболел, отмените запись, пожалуйста"
+YCLIENTS_CLIENT_BASE = 40_000_000
 # The CRM taking a lead the Telegram assistant created: the event that links the client to the CRM id.
 CRM_LINK_EVENT = "crm_lead_linked"
 TELEGRAM_GIVE_UPS = {
@@ -255,7 +258,6 @@ RESCHEDULE_SHARE = 0.15
 # Below this the assistant is unsure, and an administrator often steps in.
 LOW_CONFIDENCE = 0.65
 MANAGER_TAKEOVER_SHARE = 0.6
-MANAGER_BOOKING_SHARE = 0.3
 MANAGER_NO_SHOW_SHARE = 0.5
 GIVE_UP_MESSAGE_SHARE = 0.4
 # A returning client is often recognised and not asked for the phone again.
@@ -277,6 +279,7 @@ class _Client:
     crm_id: str | None = None
     last_lead_id: str | None = None
     messages_in_chat: int = 0  # Telegram numbers a private chat's messages, both sides, from 1
+    yclients_id: int | None = None  # the client card in YCLIENTS, made at the first booking
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,9 +297,10 @@ class TelegramMessage:
 
 @dataclass(frozen=True, slots=True)
 class DemoMonth:
-    """The month, oldest first: events exactly as POSTed, and Telegram clients' messages for the assistant."""
+    """The month, oldest first: events exactly as POSTed, Telegram clients' messages for the assistant,
+    and the webhooks of the shop's YCLIENTS."""
 
-    history: tuple[dict[str, Any] | TelegramMessage, ...]
+    history: tuple[dict[str, Any] | TelegramMessage | Webhook, ...]
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -305,6 +309,10 @@ class DemoMonth:
     @property
     def telegram(self) -> list[TelegramMessage]:
         return [item for item in self.history if isinstance(item, TelegramMessage)]
+
+    @property
+    def webhooks(self) -> list[Webhook]:
+        return [item for item in self.history if isinstance(item, Webhook)]
 
 
 @dataclass(slots=True)
@@ -329,6 +337,9 @@ class _Month:
         self.horizon = self._local(end + timedelta(days=1), time())
         self.raw: list[tuple[datetime, int, dict[str, Any]]] = []
         self.telegram: list[tuple[datetime, int, TelegramMessage]] = []
+        self.webhooks: list[tuple[datetime, int, Webhook]] = []
+        self.yclients = DemoYclients(zone)
+        self.yclients_clients = 0
         self.sequence = itertools.count()
         self.used_numbers: set[str] = set()
         self.used_crm: set[int] = set()
@@ -344,6 +355,10 @@ class _Month:
     def _emit(self, at: datetime, fields: dict[str, Any]) -> None:
         if at < self.horizon:
             self.raw.append((at, next(self.sequence), fields))
+
+    def _webhook(self, webhook: Webhook) -> None:
+        if webhook.at < self.horizon:
+            self.webhooks.append((webhook.at, next(self.sequence), webhook))
 
     def _say(self, dialog: _Dialog, text: str, think_ms: int) -> int:
         """A Telegram client's message to the assistant; returns its number in the chat (answer: the next)."""
@@ -590,55 +605,65 @@ class _Month:
                 return moment
 
     def _booking(self, dialog: _Dialog, evening: bool) -> None:
+        """The booking is made in YCLIENTS (by the assistant through its API in Telegram, else by an
+        administrator); the visit or no-show and the payment are YCLIENTS' to say, by webhook."""
         rng, client = self.rng, dialog.client
         dialog.at += self._pause(5, 600)
         weights = FEMALE_SERVICE_WEIGHTS if client.female else MALE_SERVICE_WEIGHTS
         service, low, high, minutes = rng.choices(SERVICES, weights=weights)[0]
+        booked_at, record_id = dialog.at, None
         if client.channel == "telegram":
             # The assistant books its one service into the slot it offered (the evenings are full).
             service, low, high, minutes = next(
                 entry for entry in SERVICES if entry[0] == assistant.BOOKED_SERVICE
             )
             appointment = assistant.booked_slot(dialog.at.replace(microsecond=0))
-            self._turn(dialog, rng.choice(CONFIRM_MESSAGES), "booking.confirm", "")
+            message_id = self._turn(dialog, rng.choice(CONFIRM_MESSAGES), "booking.confirm", "")
+            record_id = assistant.record_id(int(client.user_id.removeprefix("tg_")), message_id)
+            booked_at += timedelta(milliseconds=500)  # the API call, before the answer goes out
         else:
             appointment = self._appointment_time(dialog.at, evening)
-            fields: dict[str, Any] = {
-                "event": EventType.APPOINTMENT_BOOKED,
-                "service": service,
-                "appointment_at": appointment.astimezone(self.zone).isoformat(timespec="seconds"),
-            }
-            if rng.random() < MANAGER_BOOKING_SHARE:
-                fields["manager_id"] = rng.choice(MANAGERS)
-            self._emit(dialog.at, self._business(client, fields))
+        if client.yclients_id is None:
+            self.yclients_clients += 1
+            client.yclients_id = YCLIENTS_CLIENT_BASE + self.yclients_clients
+        booked = self.yclients.book(
+            at=booked_at,
+            location=client.location,
+            client_id=client.yclients_id,
+            name=client.full_name,
+            phone=client.phone,
+            service=service,
+            price=float(low),
+            appointment=appointment,
+            master=rng.choice(MASTERS),
+            record_id=record_id,
+        )
+        self._webhook(booked)
+        record = int(booked.body["resource_id"])
         self.booking_count += 1
 
         if not self.cancelled and self.booking_count >= self.cancel_at_booking and appointment < self.horizon:
             self.cancelled = True
             cancel_at = dialog.at + (appointment - dialog.at) / 2
-            fields = {"event": EventType.APPOINTMENT_CANCELLED, "actor": "client", "service": service}
-            fields |= {"reason": CANCEL_REASON, "message": "Извините, заболел, отмените запись, пожалуйста"}
-            self._emit(cancel_at, self._business(client, fields))
+            self._emit(cancel_at, self._incoming(client, CANCEL_MESSAGE))
+            self._webhook(self.yclients.cancel(record, cancel_at + self._pause(60, 600)))
             return
         if rng.random() < NO_SHOW_SHARE:
-            self._emit(
-                appointment + self._pause(900, 1800), self._business(client, {"event": EventType.NO_SHOW})
-            )
+            self._webhook(self.yclients.attendance(record, appointment + self._pause(900, 1800), NO_SHOW))
             if rng.random() < MANAGER_NO_SHOW_SHARE:
                 text = rng.choice(MANAGER_NO_SHOW_TEXTS).format(first=client.first_name)
                 self._manager_message(
                     appointment + self._pause(2400, 7200), client, rng.choice(MANAGERS), text
                 )
             return
+        self._webhook(self.yclients.attendance(record, appointment + self._pause(60, 600), CAME))
         if rng.random() >= PAID_SHARE:
             return
         amount = round(rng.uniform(low, high) / 50) * 50
         if rng.random() < EXTRA_SHARE:
             amount += rng.choice(EXTRAS)[1]
         paid_at = appointment + timedelta(minutes=minutes) + self._pause(0, 600)
-        fields = {"event": EventType.PAYMENT_STATUS, "status": "paid", "amount": amount, "currency": "RUB"}
-        fields["service"] = service
-        self._emit(paid_at, self._business(client, fields))
+        self._webhook(self.yclients.pay(record, paid_at, float(amount)))
         if rng.random() < RETURN_SHARE:
             return_day = paid_at.astimezone(self.zone).date() + timedelta(days=rng.randint(10, 24))
             self.returns[return_day].append(client)
@@ -692,23 +717,40 @@ def generate_demo_month(*, days: int = 30, end: date, seed: int = 2025, zone: tz
         | fields
         for number, (moment, n, fields) in enumerate(month.raw, start=1)
     }
-    messages = {n: message for _, n, message in month.telegram}
-    merged = sorted([*((at, n) for at, n, _ in month.raw), *((at, n) for at, n, _ in month.telegram)])
-    return DemoMonth(tuple(events[n] if n in events else messages[n] for _, n in merged))
+    others: dict[int, TelegramMessage | Webhook] = {n: message for _, n, message in month.telegram}
+    others.update((n, webhook) for _, n, webhook in month.webhooks)
+    moments = [(at, n) for at, n, _ in (*month.raw, *month.telegram, *month.webhooks)]
+    return DemoMonth(tuple(events[n] if n in events else others[n] for _, n in sorted(moments)))
 
 
-def pick_showcase_user(events: list[dict[str, Any]]) -> str:
-    """A client whose timeline tells the whole story: message, lead, booking, payment, best a repeat visit."""
+def pick_showcase_user(events: list[dict[str, Any]], webhooks: list[Webhook]) -> str:
+    """A client whose timeline tells the whole story — message, lead, booking, payment, best a repeat
+    visit — told by the assistant's events and YCLIENTS' webhooks together, joined by phone as LeadTrail
+    links them; returned as the user id of their dialog."""
+    phone_of: dict[str, str] = {}
+    for event in events:
+        if event.get("phone") and (phone := normalize_phone(event["phone"])):
+            phone_of.setdefault(event["user_id"], phone)
     kinds: defaultdict[str, set[str]] = defaultdict(set)
     bookings: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
+    dialog_user: dict[str, str] = {}
     for event in events:
-        user = event["user_id"]
-        kinds[user].add(event["event"])
-        sizes[user] += 1
-        if event["event"] == EventType.APPOINTMENT_BOOKED:
-            bookings[user] += 1
-    if not kinds:
+        person = phone_of.get(event["user_id"], event["user_id"])
+        dialog_user.setdefault(person, event["user_id"])
+        kinds[person].add(event["event"])
+        sizes[person] += 1
+    for webhook in webhooks:
+        data, body = webhook.body["data"], webhook.body
+        person = normalize_phone(data["client"]["phone"]) or ""
+        if body["resource"] == FINANCES:
+            kinds[person].add(EventType.PAYMENT_STATUS)
+        elif body["status"] == "create":
+            kinds[person].add(EventType.APPOINTMENT_BOOKED)
+            bookings[person] += 1
+        sizes[person] += 1
+    people = [person for person in kinds if person in dialog_user]
+    if not people:
         raise ValueError("no events to pick a client from")
     story = {
         EventType.MESSAGE_RECEIVED,
@@ -717,8 +759,8 @@ def pick_showcase_user(events: list[dict[str, Any]]) -> str:
         EventType.PAYMENT_STATUS,
     }
 
-    def score(user: str) -> tuple[bool, bool, int, int]:
+    def score(person: str) -> tuple[bool, bool, int, int]:
         # A complete, repeated story first; then the richest; then the shortest to read.
-        return story <= kinds[user], bookings[user] > 1, len(kinds[user]), -sizes[user]
+        return story <= kinds[person], bookings[person] > 1, len(kinds[person]), -sizes[person]
 
-    return max(kinds, key=score)
+    return dialog_user[max(people, key=score)]

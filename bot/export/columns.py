@@ -63,6 +63,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("response_time_ms", "response_time_ms", Kind.INT, 17),
     Column("amount", "amount", Kind.FLOAT, 12),
     Column("appointment_at", "appointment_at", Kind.TIME, 22),
+    _text("appointment_id", 14),
     Column("lat", "lat", Kind.FLOAT, 10),
     Column("lon", "lon", Kind.FLOAT, 10),
     _text("event_id", 30),

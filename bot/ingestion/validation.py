@@ -94,6 +94,7 @@ class Event(BaseModel):
     cached_tokens: Annotated[int, Field(ge=0, le=MAX_SAFE_INT)] | None = None
     # In ``currency`` (else ai.currency); when absent, priced at ingest from [[ai.prices]].
     cost: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    appointment_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
 
     @field_validator("timestamp", "appointment_at", mode="before")
     @classmethod
@@ -111,7 +112,9 @@ class Event(BaseModel):
             raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
         return value
 
-    @field_validator("event", "user_id", "channel", "event_id", *SHORT_TEXT_FIELDS, *LONG_TEXT_FIELDS)
+    @field_validator(
+        "event", "user_id", "channel", "event_id", "appointment_id", *SHORT_TEXT_FIELDS, *LONG_TEXT_FIELDS
+    )
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         # PostgreSQL cannot store U+0000 in text; refusing it here keeps both backends equal.
@@ -224,6 +227,7 @@ def to_row(event: Event, local_zone: tzinfo) -> EventRow:
         output_tokens=event.output_tokens,
         cached_tokens=event.cached_tokens,
         cost=event.cost,
+        appointment_id=event.appointment_id,
     )
     row["event_id"] = event.event_id or _content_hash(row)
     return row

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.background import cancel_and_wait
@@ -22,7 +22,7 @@ from storage.leader_lock import LeaderLock
 from storage.writer import EventWriter
 
 if TYPE_CHECKING:
-    from bot.connectors.bitrix24.worker import CrmWorker
+    from bot.runtime.connectors import LeaderWorker
     from bot.runtime.owner_services import OwnerServices
     from bot.runtime.telegram_link import TelegramLink
 
@@ -99,10 +99,10 @@ class LeaderDuties:
         writer: EventWriter,
         link: TelegramLink | None,
         state: ServiceState,
-        crm: CrmWorker | None = None,
+        workers: Sequence[LeaderWorker] = (),
     ) -> None:
         self._settings = settings
-        self._crm = crm
+        self._workers = workers
         self._db = db
         self._writer = writer
         self._link = link
@@ -110,8 +110,8 @@ class LeaderDuties:
         self._services: OwnerServices | None = None
 
     async def start(self) -> None:
-        if self._crm is not None:
-            self._crm.start()
+        for worker in self._workers:
+            worker.start()
         if self._link is not None:
             self._link.start()
         if self._settings.telegram.owners or self._settings.email.owners:
@@ -127,8 +127,8 @@ class LeaderDuties:
             await services.stop()
         if self._link is not None:
             await self._link.stop()
-        if self._crm is not None:
-            await self._crm.pause()
+        for worker in self._workers:
+            await worker.pause()
 
 
 async def start_leadership(
@@ -137,9 +137,9 @@ async def start_leadership(
     writer: EventWriter,
     link: TelegramLink | None,
     state: ServiceState,
-    crm: CrmWorker | None = None,
+    workers: Sequence[LeaderWorker] = (),
 ) -> Leadership:
-    duties = LeaderDuties(settings, db, writer, link, state, crm)
+    duties = LeaderDuties(settings, db, writer, link, state, workers)
     leadership = Leadership(
         LeaderLock(db), state, duties.start, duties.stop, settings.database.leader_retry_seconds
     )

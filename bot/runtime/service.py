@@ -16,11 +16,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.background import cancel_and_wait
-from bot.connectors.bitrix24.inbound import inbound_for
-from bot.connectors.bitrix24.worker import CrmWorker, prepare_crm_worker
 from bot.ingestion.auth import SourceToken
 from bot.ingestion.http_app import IngestConfig, ServiceState, create_ingest_app, trace_waiter
 from bot.ingestion.trace_wait import TraceWaiter
+from bot.runtime.connectors import Connectors, RouteInstaller, prepare_connectors, webhook_routes
 from bot.runtime.leadership import Leadership, start_leadership
 from bot.runtime.log_scrub import scrub_http_server_log
 from bot.runtime.trace_sweeper import sweep_waiting_calls
@@ -77,17 +76,15 @@ async def start_ingest_site(
     writer: EventWriter,
     state: ServiceState,
     port: int | None = None,
-    crm: CrmWorker | None = None,
+    routes: list[RouteInstaller] | None = None,
     waiter: TraceWaiter | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Serve the ingest app; returns the runner and the port actually bound (``port=0`` picks one)."""
-    # Without the worker (no webhook_url) nothing would fetch what Bitrix24 reports: refuse it openly.
-    token = settings.bitrix24.application_token if crm is not None else None
-    inbound = inbound_for(token.get_secret_value() if token else None, db, crm.wake if crm else None)
+    """Serve the ingest app with the connectors' webhook ``routes`` (by default those the settings make,
+    without workers); returns the runner and the port actually bound (``port=0`` picks one)."""
     scrub_http_server_log()
-    app = create_ingest_app(
-        db, writer, ingest_config(settings), state, connectors=[inbound.install], waiter=waiter
-    )
+    if routes is None:
+        routes = webhook_routes(settings, db, writer)
+    app = create_ingest_app(db, writer, ingest_config(settings), state, connectors=routes, waiter=waiter)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30)
     await runner.setup()
     site = web.TCPSite(runner, settings.ingest.host, settings.ingest.port if port is None else port)
@@ -109,13 +106,14 @@ async def serve(
     link = None
     leadership = None
     runner: web.AppRunner | None = None
-    crm: CrmWorker | None = None
+    connectors: Connectors | None = None
     waiter = trace_waiter(db, writer, ingest_config(settings))
     sweeper: asyncio.Task[None] | None = None
     try:
-        if settings.bitrix24.enabled:
-            crm = await prepare_crm_worker(settings, db, writer)
-        runner, port = await start_ingest_site(settings, db, writer, state, crm=crm, waiter=waiter)
+        connectors = await prepare_connectors(settings, db, writer)
+        runner, port = await start_ingest_site(
+            settings, db, writer, state, routes=connectors.routes, waiter=waiter
+        )
         sweeper = asyncio.create_task(sweep_waiting_calls(waiter), name="trace-sweeper")
         if not settings.ingest.tokens and not settings.ingest.sources:
             logger.warning(
@@ -126,8 +124,8 @@ async def serve(
             from bot.telegram.dispatcher import build_dispatcher
 
             link = TelegramLink(settings, build_dispatcher(settings, db, writer), state)
-        # Polling, the scheduler, delivery and the Bitrix24 worker run in the leader only (leadership.py).
-        leadership = await start_leadership(settings, db, writer, link, state, crm)
+        # Polling, the scheduler, delivery and the connectors' workers run in the leader only.
+        leadership = await start_leadership(settings, db, writer, link, state, connectors.workers)
         # Everything built at start-up (modules, settings, engines, about 100k objects) lives as long as
         # the process: out of the collector's sight, a full collection under load takes a few ms, not 80.
         gc.collect()
@@ -141,7 +139,7 @@ async def serve(
         # The writer's drain starts at once, beside the loops' stop: it refuses newcomers (WriterClosed,
         # answered 503 while the listener still runs, so senders retry instead of meeting a closed port)
         # and commits what it holds, even while a loop waits for the database's lock before it stops.
-        await asyncio.gather(writer.close(), _stop_loops(leadership, crm, sweeper))
+        await asyncio.gather(writer.close(), _stop_loops(leadership, connectors, sweeper))
         if runner is not None:
             await runner.cleanup()
         await indexer.close()
@@ -150,14 +148,15 @@ async def serve(
 
 
 async def _stop_loops(
-    leadership: Leadership | None, crm: CrmWorker | None, sweeper: asyncio.Task[None] | None
+    leadership: Leadership | None, connectors: Connectors | None, sweeper: asyncio.Task[None] | None
 ) -> None:
-    """Polling, the scheduler and delivery, the CRM worker and the OTLP sweep, each stopped for good.
-    What they were writing is safe to cut: each picks its work up from the database at the next start."""
+    """Polling, the scheduler and delivery, the connectors' workers and the OTLP sweep, each stopped for
+    good. What they were writing is safe to cut: each picks its work up from the database at the next
+    start."""
     if leadership is not None:
         await leadership.stop()
-    if crm is not None:
-        await crm.stop()
+    if connectors is not None:
+        await connectors.stop()
     await cancel_and_wait(sweeper)
 
 

@@ -15,7 +15,7 @@ NO_DATA = "Нет данных за период"
 WEEKDAY_NAMES = ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс")
 
 FUNNEL_TITLE = "Воронка"
-FUNNEL_STEPS = ("Клиенты", "Заявки", "Записи", "Оплаты")
+FUNNEL_STEPS = ("Клиенты", "Заявки", "Записи", "Визиты", "Оплаты")
 
 TREND_TITLE = "Клиенты, заявки и записи по дням"
 TREND_SERIES = ("Клиенты (диалоги)", "Заявки", "Записи")
@@ -35,6 +35,7 @@ JOURNEY_LANE_NAMES = {
     EventType.ASSISTANT_RESPONSE: "ответ ИИ",
     EventType.LEAD_CREATED: "заявка",
     EventType.APPOINTMENT_BOOKED: "запись",
+    EventType.VISIT: "визит",
     EventType.PAYMENT_STATUS: "оплата",
     EventType.NO_SHOW: "неявка",
     EventType.REFUSAL: "отказ",

@@ -46,6 +46,7 @@ STAGE_LABELS = {
     "dialog": "💬 диалог, заявки нет",
     "lead": "📝 заявка, записи нет",
     "booked": "📅 записан",
+    "visited": "✅ пришёл",
     "paid": "✅ пришёл и оплатил",
     "no_show": "🚫 не пришёл",
     "refused": "↩️ отказался",
@@ -67,6 +68,9 @@ EVENT_LABELS: dict[str, str] = {
     EventType.REFUSAL: "↩️ Отказ",
     EventType.MANAGER_MESSAGE: "👩‍💼 Сообщение менеджера",
     EventType.APPOINTMENT_CANCELLED: "❌ Отмена записи",
+    EventType.APPOINTMENT_CONFIRMED: "👍 Запись подтверждена",
+    EventType.APPOINTMENT_RESCHEDULED: "🔁 Запись перенесена",
+    EventType.VISIT: "✅ Визит",
     EventType.CRM_LEAD_LINKED: "🔗 Заявка в CRM",
     EventType.LLM_CALL: "🧠 Вызов модели",
 }

@@ -19,10 +19,11 @@ def dialogs(messages: int) -> str:
     )
 
 
-def delivery(events: int, sent: int, seconds: float, stored: int, clients: int) -> str:
+def delivery(events: int, sent: int, webhooks: int, seconds: float, stored: int, clients: int) -> str:
     return (
         f"Отправлено через EventClient и HTTP: {format_int(events)} событий, "
-        f"доставлено {format_int(sent)} ({format_decimal(seconds)} с), в базе {format_int(stored)}, "
+        f"доставлено {format_int(sent)}; вебхуков YCLIENTS (записи, визиты, неявки, оплаты): "
+        f"{format_int(webhooks)}; за {format_decimal(seconds)} с. В базе {format_int(stored)} событий, "
         f"клиентов: {format_int(clients)}\n"
     )
 

@@ -79,7 +79,9 @@ def _volumes(report: Report, before: Report) -> list[str]:
         ("🤖 Ответы ИИ", report.ai_responses, before.ai_responses),
         ("📝 Заявки", report.leads, before.leads),
         ("📅 Записи", report.bookings, before.bookings),
+        ("✂️ Визиты", report.visits, before.visits),
         ("🚫 Неявки", report.no_shows, before.no_shows),
+        ("❌ Отмены записей", report.cancellations, before.cancellations),
         ("↩️ Отказы", report.refusals, before.refusals),
         ("💳 Оплаты", report.payments_paid, before.payments_paid),
     )
@@ -100,6 +102,7 @@ def _conversions(report: Report, before: Report) -> list[str]:
     shares = (
         ("Диалог → заявка", report.conversion_dialog_to_lead, before.conversion_dialog_to_lead),
         ("Заявка → запись", report.conversion_lead_to_booking, before.conversion_lead_to_booking),
+        ("Пришли от записей", report.visit_rate, before.visit_rate),
         ("Неявки от записей", report.no_show_rate, before.no_show_rate),
         ("Повторные записи", report.repeat_booking_share, before.repeat_booking_share),
     )

@@ -7,14 +7,14 @@ The webhook URL holds a secret: it never appears in an error message or a log li
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import orjson
+
+from bot.connectors.pace import LeakyBucket
 
 RATE_LIMITED = "QUERY_LIMIT_EXCEEDED"
 
@@ -26,27 +26,6 @@ class Bitrix24Error(Exception):
         super().__init__(f"{code}: {description}" if description else code)
         self.code = code
         self.description = description
-
-
-class LeakyBucket:
-    """Spaces calls at least ``1 / rate`` seconds apart, so bursts never reach the server's limit."""
-
-    def __init__(self, rate: float) -> None:
-        self._interval = 1.0 / rate
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._next = max(now, self._next) + self._interval
-
-    def pause(self, seconds: float) -> None:
-        """Push the next slot further out (after the server said we were too fast)."""
-        self._next = max(self._next, time.monotonic() + seconds)
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:

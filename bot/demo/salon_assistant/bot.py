@@ -17,6 +17,7 @@ from bot.demo.salon_assistant.dialog import (
     booked_slot,
     lead_id,
     phone_in,
+    record_id,
 )
 from leadtrail_sdk import LeadTrailTracker
 from leadtrail_sdk.middleware import EventSink
@@ -53,7 +54,14 @@ async def on_text(message: Message, tracker: LeadTrailTracker, state: FSMContext
         linked = {"lead_id": known} if known else {}
         if reply.outcome is Outcome.BOOKING:
             visit = booked_slot(message.date).isoformat(timespec="seconds")
-            tracker.log_event("appointment_booked", service=BOOKED_SERVICE, appointment_at=visit, **linked)
+            record = record_id(message.chat.id, message.message_id)  # booked through YCLIENTS' API
+            tracker.log_event(
+                "appointment_booked",
+                service=BOOKED_SERVICE,
+                appointment_at=visit,
+                appointment_id=str(record),
+                **linked,
+            )
         else:
             tracker.log_event("refusal", reason=reply.reason, **linked)
     await message.answer(reply.text)

@@ -112,3 +112,10 @@ def booked_slot(asked_at: datetime) -> datetime:
 def lead_id(chat_id: int, message_id: int) -> str:
     """The lead's id: the chat and the message that left the contact, so it is unique and traceable."""
     return f"lead_tg_{chat_id}_{message_id}"
+
+
+def record_id(chat_id: int, message_id: int) -> int:
+    """The YCLIENTS record the booking made: the demo's stand-in for the id YCLIENTS' API returns when the
+    assistant books (a salon's assistant logs the real one), made of the chat and the message that
+    accepted the slot, so the demo's YCLIENTS knows it too."""
+    return chat_id * 10_000 + message_id
