@@ -65,7 +65,7 @@ SHARED_PHONE = "+7 900 000-00-00"
 AT_LEAST = Target(">=", 0.8)
 # The schema now, and the two others part (4) compares it with.
 SCHEMAS = {
-    "ix_events_client_ts as before 0009": (
+    "ix_events_client_ts as before 0011": (
         "DROP INDEX ix_events_client_user;"
         " CREATE INDEX ix_events_client_ts ON events (client_id, ts, event, user_id)"
     ),

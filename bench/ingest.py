@@ -255,7 +255,7 @@ def stored_rows(events: int, run_tag: str) -> Iterator[list[tuple[Any, ...]]]:
     """The rows exactly as the server stores them: its own validation, normalisation and value form.
 
     Each user_id gets its own client id, as the server's linking gives it: with one client for all,
-    ``ix_events_client_ts`` would be filled in order and flatter the baseline.
+    ``ix_events_client_user`` would be filled in order and flatter the baseline.
     """
     received_at = datetime.now(UTC)
     client_ids: dict[str, int] = {}

@@ -2,9 +2,9 @@
 kinds that put them on it, inside the list's window, with no event after it that takes them off.
 
 Each list reads its window through ``ix_events_event_ts`` (event, ts, client_id, …) and looks for what
-came after per client through ``ix_events_client_ts`` (client_id, ts, event), so its cost follows the
-clients in the window, not the size of the store. Nothing at or after ``now`` is read, marks included:
-``followup --now`` in the past sees the lists as they were then.
+came after per client in that client's rows of ``ix_events_client_user`` (client_id, user_id, event, ts),
+so its cost follows the clients in the window, not the size of the store. Nothing at or after ``now`` is
+read, marks included: ``followup --now`` in the past sees the lists as they were then.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ BOOKED_OR_REFUSED = (EventType.APPOINTMENT_BOOKED, EventType.REFUSAL)
 
 def _of_kind(table: FromClause, kinds: Sequence[str]) -> ColumnElement[bool]:
     """The row is of one of ``kinds``, tested on an expression of ``event`` rather than the column: SQLite
-    has no statistics to tell that one client's rows (``ix_events_client_ts``) are far fewer than every
+    has no statistics to tell that one client's rows (``ix_events_client_user``) are far fewer than every
     event of a type (``ix_events_event_ts``), and picked the latter, a scan per client (seconds on a
     million events). PostgreSQL plans these lookups as joins either way."""
     return table.c.event.concat("").in_(kinds)

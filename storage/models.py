@@ -166,8 +166,6 @@ class StoredEvent(Base):
             "status",
             "amount",
             "reply_to_ts",
-            "first_message_ts",
-            "repeat_booking",
             "appointment_id",
         ),
         # Model calls only (a partial index: other events pay nothing for it): the AI cost of a period,
@@ -227,14 +225,12 @@ class StoredEvent(Base):
     # The booking system's record id: bookings that carry the same one are one booking (storage.bookings).
     appointment_id: Mapped[str | None] = mapped_column(String(128))
     # Kept by the writer from the user's other events (storage.report_columns), never received: the
-    # report reads them instead of looking back into each user's history on every run.
+    # report reads it instead of looking back into each user's history on every run.
     reply_to_ts: Mapped[datetime | None]  # an answer: the user's latest message at or before it
-    first_message_ts: Mapped[datetime | None]  # a booking: the user's first message at or before it
-    repeat_booking: Mapped[bool | None] = mapped_column(Boolean)  # a booking: the user booked before it
 
 
 # Columns worked out from the user's other events as the rows are stored; not part of what a source sent.
-DERIVED_EVENT_COLUMNS = ("reply_to_ts", "first_message_ts", "repeat_booking")
+DERIVED_EVENT_COLUMNS = ("reply_to_ts",)
 # Every column that holds what was received (or where it belongs: client_id, received_at), in table order.
 RECEIVED_EVENT_COLUMNS = tuple(
     column.name

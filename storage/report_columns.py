@@ -1,13 +1,12 @@
-"""The report's look-backs, kept on the rows: what each answer replies to and what each booking follows.
+"""The report's look-back, kept on the rows: what each answer replies to.
 
-design.md measures an answer from the user's latest message at or before it, and a booking from the
-user's first message, and calls a booking a repeat when the user booked before it. Looked up at report
-time that is one walk back into a user's history per answer and per booking: most of a 30-day report
-on a big store. So the rows carry the results instead (``reply_to_ts``, ``first_message_ts``,
-``repeat_booking``), kept in the transaction that inserts the events, by ``storage.event_insert``:
+design.md measures an answer from the user's latest message at or before it. Looked up at report time
+that is one walk back into a user's history per answer: most of a 30-day report on a big store. So each
+answer carries the result instead (``reply_to_ts``), kept in the transaction that inserts the events,
+by ``storage.event_insert``:
 
 - SQLite inserts a batch in time order (a message before an answer of the same moment), each row with
-  its values looked up by the INSERT as it goes in (``sqlite_lookbacks``): no row is written twice.
+  its value looked up by the INSERT as it goes in (``sqlite_lookbacks``): no row is written twice.
 - PostgreSQL inserts the batch in one statement, whose rows do not see each other: what the stored
   history gives is looked up first, in one statement, and combined with the batch's own earlier rows
   (``with_lookbacks``).
@@ -17,14 +16,16 @@ depend on how long the user's history is, nor on how many user ids share the cli
 client's events by time, as before, made a client of thousands of user ids cost quadratic time, and so
 did a user with answers but no message (each answer walked the whole history back).
 
-An event can also change the values of rows stored before it: a message that arrives late (earlier than
-answers already stored), a first message, an earlier booking. So after each insert the stored rows it
-changes are written again (``update_report_columns``), and only those: the answers between a user's
-earliest new message and the next message after their latest one, the bookings whose first message is
-later than a new message, the earliest stored booking after a new booking. In the usual order there
-are none, and each is one seek. The stored values therefore always equal what a look-up would find
-now. A user_id belongs to exactly one client, and merges, splits and unlinks move a user id with all
-its events, so they change nothing here; erasing a client removes the user's rows with their values.
+A message that arrives late (earlier than answers already stored) changes the values of rows stored
+before it. So after each insert the stored answers it changes are written again (``update_report_columns``),
+and only those: the answers between a user's earliest new message and the next message after their
+latest one. In the usual order there are none, and it is one seek. The stored values therefore always
+equal what a look-up would find now. A user_id belongs to exactly one client, and merges, splits and
+unlinks move a user id with all its events, so they change nothing here; erasing a client removes the
+user's rows with their values.
+
+A booking's look-backs (the client's first message, an earlier booking) are about the client, whose user
+ids change with every merge and split: ``storage.bookings`` looks them up when the report reads.
 """
 
 from __future__ import annotations
@@ -42,13 +43,11 @@ from storage.event_row import EventRow
 from storage.event_types import EventType
 from storage.models import DERIVED_EVENT_COLUMNS, sqlite_datetime
 
-# Events whose arrival can change an answer's or a booking's values: its own, or later rows' too.
-HISTORY_EVENTS = frozenset(
-    {EventType.MESSAGE_RECEIVED, EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED}
-)
-MESSAGES, BOOKINGS = frozenset({EventType.MESSAGE_RECEIVED}), frozenset({EventType.APPOINTMENT_BOOKED})
-# The rows that carry the values.
-CARRIERS = frozenset({EventType.ASSISTANT_RESPONSE, EventType.APPOINTMENT_BOOKED})
+# Events whose arrival can change an answer's value: its own, or later answers' too.
+HISTORY_EVENTS = frozenset({EventType.MESSAGE_RECEIVED, EventType.ASSISTANT_RESPONSE})
+MESSAGES = frozenset({EventType.MESSAGE_RECEIVED})
+# The rows that carry the value.
+CARRIERS = frozenset({EventType.ASSISTANT_RESPONSE})
 MAX_ID = 2**63 - 1
 
 
@@ -61,34 +60,19 @@ def _earlier(client_id: str, user_id: str, event: str, op: str, ts: str) -> str:
     )
 
 
-def _lookbacks(client_id: str, user_id: str, ts: str) -> tuple[str, str, str]:
-    """The three values of a row whose client, user and time are these SQL expressions, in the order of
-    ``DERIVED_EVENT_COLUMNS``: the latest message at or before it, the first message at or before it,
-    and whether a booking came before it. The one definition that the INSERT, the recompute and the
-    PostgreSQL look-up all use, each a seek in ix_events_client_user."""
+def _latest_message(client_id: str, user_id: str, ts: str) -> str:
+    """The user's latest message at or before a row whose client, user and time are these SQL
+    expressions. The one definition that the INSERT, the recompute and the PostgreSQL look-up all use,
+    each a seek in ix_events_client_user."""
     messages_until_row = _earlier(client_id, user_id, EventType.MESSAGE_RECEIVED, "<=", ts)
-    return (
-        f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1)",
-        f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts ASC LIMIT 1)",
-        f"EXISTS (SELECT 1 {_earlier(client_id, user_id, EventType.APPOINTMENT_BOOKED, '<', ts)})",
-    )
-
-
-def _carried(event: str, lookbacks: tuple[str, str, str]) -> list[str]:
-    """The look-backs as the row ``event`` (an SQL expression) carries them: an answer only the first,
-    a booking the other two, any other event none."""
-    latest_message, first_message, booked_before = lookbacks
-    return [
-        f"CASE WHEN {event} = '{EventType.ASSISTANT_RESPONSE}' THEN {latest_message} END",
-        f"CASE WHEN {event} = '{EventType.APPOINTMENT_BOOKED}' THEN {first_message} END",
-        f"CASE WHEN {event} = '{EventType.APPOINTMENT_BOOKED}' THEN {booked_before} END",
-    ]
+    return f"(SELECT earlier.ts {messages_until_row} ORDER BY earlier.ts DESC LIMIT 1)"
 
 
 def sqlite_lookbacks(client_id: int, user_id: int, ts: int, event: int) -> str:
-    """The three values (in the order of ``DERIVED_EVENT_COLUMNS``) as SQL for an INSERT's VALUES, from
-    the row's own numbered parameters."""
-    return ", ".join(_carried(f"?{event}", _lookbacks(f"?{client_id}", f"?{user_id}", f"?{ts}")))
+    """``DERIVED_EVENT_COLUMNS`` as SQL for an INSERT's VALUES, from the row's own numbered parameters:
+    an answer's latest message, nothing for any other event."""
+    latest = _latest_message(f"?{client_id}", f"?{user_id}", f"?{ts}")
+    return f"CASE WHEN ?{event} = '{EventType.ASSISTANT_RESPONSE}' THEN {latest} END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,65 +89,33 @@ class _Dialect:
 
 _SQLITE = _Dialect("events INDEXED BY ix_events_client_user", "IS NOT", "'9999-12-31'")
 _POSTGRES = _Dialect("events", "IS DISTINCT FROM", "'infinity'")
-_BOOKING = f"events.event = '{EventType.APPOINTMENT_BOOKED}'"
 # Named parameters throughout, which SQLAlchemy's text() (PostgreSQL) and the sqlite3 driver (the SQLite
 # hot path) both take; "up to row up_to_id": only rows stored before the insert, whose values it may change.
 _MINE = "events.client_id = :of_client AND events.user_id = :of_user AND events.id <= :up_to_id"
+_ANSWER = f"events.event = '{EventType.ASSISTANT_RESPONSE}'"
+_OWN_LATEST_MESSAGE = _latest_message("events.client_id", "events.user_id", "events.ts")
 
 
 def _recompute_sql(dialect: _Dialect) -> str:
-    """One user's answers and bookings from ``since`` on worked out again from the whole definition; only
-    the rows whose values change are written (a row written unchanged still costs its page in the WAL)."""
-    carried = _carried("events.event", _lookbacks("events.client_id", "events.user_id", "events.ts"))
-    pairs = list(zip(DERIVED_EVENT_COLUMNS, carried, strict=True))
+    """One user's answers from ``since`` on worked out again from the definition; only the rows whose
+    value changes are written (a row written unchanged still costs its page in the WAL)."""
     return (
-        f"UPDATE {dialect.events} SET "
-        + ", ".join(f"{column} = {value}" for column, value in pairs)
-        + f" WHERE {_MINE} AND events.ts >= :since"
-        # Not IN (…): the same text serves both drivers' executemany.
-        + f" AND (events.event = '{EventType.ASSISTANT_RESPONSE}' OR {_BOOKING})"
-        + " AND ("
-        + " OR ".join(f"events.{column} {dialect.differs} ({value})" for column, value in pairs)
-        + ")"
+        f"UPDATE {dialect.events} SET reply_to_ts = {_OWN_LATEST_MESSAGE}"
+        f" WHERE {_MINE} AND {_ANSWER} AND events.ts >= :since"
+        f" AND events.reply_to_ts {dialect.differs} ({_OWN_LATEST_MESSAGE})"
     )
 
 
 def _answers_sql(dialect: _Dialect) -> str:
     """New messages from ``since`` to ``until``: the answers from the first of them up to the next message
     after the last reply to something else now, or still to what they did."""
-    latest_message = _lookbacks("events.client_id", "events.user_id", "events.ts")[0]
     messages_after = _earlier(":of_client", ":of_user", EventType.MESSAGE_RECEIVED, ">", ":until")
     next_message = f"(SELECT earlier.ts {messages_after} ORDER BY earlier.ts ASC LIMIT 1)"
     return (
-        f"UPDATE {dialect.events} SET reply_to_ts = {latest_message}"
-        f" WHERE {_MINE} AND events.event = '{EventType.ASSISTANT_RESPONSE}' AND events.ts >= :since"
+        f"UPDATE {dialect.events} SET reply_to_ts = {_OWN_LATEST_MESSAGE}"
+        f" WHERE {_MINE} AND {_ANSWER} AND events.ts >= :since"
         f" AND events.ts < coalesce({next_message}, {dialect.never})"
-        f" AND events.reply_to_ts {dialect.differs} ({latest_message})"
-    )
-
-
-def _first_message_sql(dialect: _Dialect) -> str:
-    """A new message at ``since`` becomes the first message of the bookings after it whose first message
-    was later. Only when no message came before it: then nothing of the kind is left, and the scan is
-    skipped."""
-    messages_before = _earlier(":of_client", ":of_user", EventType.MESSAGE_RECEIVED, "<", ":since")
-    return (
-        f"UPDATE {dialect.events} SET first_message_ts = :since"
-        f" WHERE {_MINE} AND {_BOOKING} AND events.ts >= :since"
-        " AND (events.first_message_ts IS NULL OR events.first_message_ts > :since)"
-        f" AND NOT EXISTS (SELECT 1 {messages_before})"
-    )
-
-
-def _repeat_sql(dialect: _Dialect) -> str:
-    """A new booking at ``since`` makes a repeat of the stored bookings after it that were not; those can
-    only be the earliest of them (any later one already had that one before it)."""
-    bookings_after = _earlier(":of_client", ":of_user", EventType.APPOINTMENT_BOOKED, ">", ":since")
-    return (
-        f"UPDATE {dialect.events} SET repeat_booking = TRUE"
-        f" WHERE {_MINE} AND {_BOOKING} AND events.ts > :since AND events.repeat_booking = FALSE"
-        f" AND events.ts <= (SELECT earlier.ts {bookings_after} AND earlier.id <= :up_to_id"
-        " ORDER BY earlier.ts ASC LIMIT 1)"
+        f" AND events.reply_to_ts {dialect.differs} ({_OWN_LATEST_MESSAGE})"
     )
 
 
@@ -171,14 +123,10 @@ def _repeat_sql(dialect: _Dialect) -> str:
 class _Statements:
     recompute: str
     answers: str
-    first_message: str
-    repeat: str
 
     @classmethod
     def of(cls, dialect: _Dialect) -> _Statements:
-        return cls(
-            _recompute_sql(dialect), _answers_sql(dialect), _first_message_sql(dialect), _repeat_sql(dialect)
-        )
+        return cls(_recompute_sql(dialect), _answers_sql(dialect))
 
 
 _STATEMENTS = {"sqlite": _Statements.of(_SQLITE), "postgresql": _Statements.of(_POSTGRES)}
@@ -212,19 +160,19 @@ def lock_histories(conn: Connection, rows: Iterable[EventRow]) -> None:
 
 
 _POSTGRES_STORED_LOOKBACKS = text(
-    f"SELECT {', '.join(_lookbacks('row.client_id', 'row.user_id', 'row.ts'))}"
+    f"SELECT {_latest_message('row.client_id', 'row.user_id', 'row.ts')}"
     " FROM unnest(CAST(:client_ids AS bigint[]), CAST(:user_ids AS text[]), CAST(:moments AS timestamptz[]))"
     " WITH ORDINALITY AS row(client_id, user_id, ts, n) ORDER BY row.n"
 )
 
 
 def with_lookbacks(conn: Connection, rows: list[EventRow]) -> list[dict[str, Any]]:
-    """PostgreSQL: the rows in insert order, each answer and booking with its three values, for one
-    multi-row INSERT (whose rows do not see each other): what the stored history gives, looked up in
-    one statement, combined with what the batch's own earlier rows give."""
+    """PostgreSQL: the rows in insert order, each answer with its value, for one multi-row INSERT (whose
+    rows do not see each other): what the stored history gives, looked up in one statement, combined with
+    what the batch's own earlier rows give."""
     in_order = sorted(rows, key=insert_order)
     carriers = [row for row in in_order if row["event"] in CARRIERS]
-    stored = (
+    stored: Iterable[datetime | None] = (
         conn.execute(
             _POSTGRES_STORED_LOOKBACKS,
             {
@@ -232,50 +180,34 @@ def with_lookbacks(conn: Connection, rows: list[EventRow]) -> list[dict[str, Any
                 "user_ids": [row["user_id"] for row in carriers],
                 "moments": [row["ts"] for row in carriers],
             },
-        ).all()
+        ).scalars()
         if carriers
         else []
     )
     found = dict(zip((id(row) for row in carriers), stored, strict=True))
     latest: dict[str, datetime] = {}  # per user, of the batch's rows so far: the latest message
-    first: dict[str, datetime] = {}  # the first message
-    first_booking: dict[str, datetime] = {}
     result = []
     for row in in_order:
-        user, moment, event = row["user_id"], row["ts"], row["event"]
         values = dict.fromkeys(DERIVED_EVENT_COLUMNS)
-        if event in CARRIERS:
-            stored_latest, stored_first, booked_before = found[id(row)]
-            if event == EventType.ASSISTANT_RESPONSE:
-                values["reply_to_ts"] = _latest(stored_latest, latest.get(user))
-            else:
-                values["first_message_ts"] = _earliest(stored_first, first.get(user))
-                earlier = first_booking.get(user)
-                values["repeat_booking"] = bool(booked_before) or (earlier is not None and earlier < moment)
-        if event == EventType.MESSAGE_RECEIVED:
-            latest[user] = moment
-            first.setdefault(user, moment)
-        elif event == EventType.APPOINTMENT_BOOKED:
-            first_booking.setdefault(user, moment)
+        if row["event"] in CARRIERS:
+            in_batch = latest.get(row["user_id"])
+            stored_latest = found[id(row)]
+            values["reply_to_ts"] = max(
+                (moment for moment in (stored_latest, in_batch) if moment is not None), default=None
+            )
+        elif row["event"] == EventType.MESSAGE_RECEIVED:
+            latest[row["user_id"]] = row["ts"]
         result.append({**row, **values})
     return result
-
-
-def _latest(*moments: datetime | None) -> datetime | None:
-    return max((moment for moment in moments if moment is not None), default=None)
-
-
-def _earliest(*moments: datetime | None) -> datetime | None:
-    return min((moment for moment in moments if moment is not None), default=None)
 
 
 def update_report_columns(
     conn: Connection, new_rows: Iterable[EventRow], *, up_to_id: int | None = None
 ) -> None:
-    """After the insert of ``new_rows``, in its transaction: the stored rows it changes.
+    """After the insert of ``new_rows``, in its transaction: the stored answers it changes.
 
     ``up_to_id``: the last row id before the insert's rows, when they came with their own values; then
-    only the older rows they change are written (module note). None: every answer and booking of the
+    only the older answers their messages change are written (module note). None: every answer of the
     users from their earliest of these rows on, new ones included, worked out again from the definition.
     """
     rows = list(new_rows)
@@ -284,23 +216,15 @@ def update_report_columns(
     # SQLite takes the values as stored (the driver gets the text: on the ingest hot path, a seek per user
     # with a new message that usually finds nothing, SQLAlchemy's per-execution work cost more).
     moment: Callable[[datetime], Any] = sqlite_datetime if sqlite else _as_is
-    work: list[tuple[str, list[dict[str, Any]]]]
     if up_to_id is None:
-        spans = _span_per_user(rows, HISTORY_EVENTS)
-        work = [(statements.recompute, _params(spans, MAX_ID, moment))]
+        sql, params = statements.recompute, _params(_span_per_user(rows, HISTORY_EVENTS), MAX_ID, moment)
     else:
         messages = _span_per_user(rows, MESSAGES)
-        of_messages = _params(messages, up_to_id, moment, until=True)  # the first message's skips "until"
-        work = [
-            (statements.answers, of_messages),
-            (statements.first_message, of_messages),
-            (statements.repeat, _params(_span_per_user(rows, BOOKINGS), up_to_id, moment)),
-        ]
-    for sql, params in work:
-        if params and sqlite:
-            conn.exec_driver_sql(sql, params)
-        elif params:
-            conn.execute(text(sql), params)
+        sql, params = statements.answers, _params(messages, up_to_id, moment, until=True)
+    if params and sqlite:
+        conn.exec_driver_sql(sql, params)
+    elif params:
+        conn.execute(text(sql), params)
 
 
 def _as_is(moment: datetime) -> datetime:

@@ -1,9 +1,9 @@
-"""The columns the writer keeps for the report (``storage.report_columns``) always equal their definitions.
+"""The column the writer keeps for the report (``storage.report_columns``) always equals its definition.
 
 The expected values are worked out here in Python from every stored event, straight from design.md:
-an answer's latest message of the same user_id at or before it, a booking's first such message, and
-whether the user booked strictly before. Events arrive shuffled, in batches of any size, re-sent, and
-with ids that merge two clients half-way; migration 0008 must fill events stored before it alike.
+an answer's latest message of the same user_id at or before it. Events arrive shuffled, in batches of any
+size, re-sent, and with ids that merge two clients half-way; migration 0008 must fill events stored
+before it alike. (A booking's look-backs are the client's, read by the report: tests/test_metrics.py.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from storage.writer import EventWriter
 
 KINDS = ("message_received", "assistant_response", "appointment_booked", "lead_created")
 START = datetime(2025, 3, 10, 9, tzinfo=UTC)
-Columns = tuple[datetime | None, datetime | None, bool | None]
 
 
 def history(rng: random.Random, count: int = 150) -> list[dict[str, Any]]:
@@ -47,35 +46,25 @@ def history(rng: random.Random, count: int = 150) -> list[dict[str, Any]]:
     return events
 
 
-def expected(stored: list[tuple[str, str, str, datetime]]) -> dict[str, Columns]:
-    """event_id → (reply_to_ts, first_message_ts, repeat_booking) by the definitions alone."""
-    result: dict[str, Columns] = {}
+def expected(stored: list[tuple[str, str, str, datetime]]) -> dict[str, datetime | None]:
+    """event_id → reply_to_ts by the definition alone."""
+    result: dict[str, datetime | None] = {}
     for event_id, user, event, ts in stored:
-        mine = [
-            (other_event, other_ts) for _, other_user, other_event, other_ts in stored if other_user == user
-        ]
         messages = [
-            other_ts for other_event, other_ts in mine if other_event == "message_received" and other_ts <= ts
+            other_ts
+            for _, other_user, other_event, other_ts in stored
+            if other_user == user and other_event == "message_received" and other_ts <= ts
         ]
-        if event == "assistant_response":
-            result[event_id] = (max(messages, default=None), None, None)
-        elif event == "appointment_booked":
-            earlier = any(other_event == event and other_ts < ts for other_event, other_ts in mine)
-            result[event_id] = (None, min(messages, default=None), earlier)
-        else:
-            result[event_id] = (None, None, None)
+        result[event_id] = max(messages, default=None) if event == "assistant_response" else None
     return result
 
 
-async def stored_columns(db: Database) -> tuple[dict[str, Columns], dict[str, Columns]]:
-    """What the database holds, and what the definitions say it should hold."""
+async def stored_columns(db: Database) -> tuple[dict[str, datetime | None], dict[str, datetime | None]]:
+    """What the database holds, and what the definition says it should hold."""
     e = StoredEvent
     async with db.sessions() as session:
-        result = await session.execute(
-            select(e.event_id, e.user_id, e.event, e.ts, e.reply_to_ts, e.first_message_ts, e.repeat_booking)
-        )
-        rows = result.all()
-    found = {row[0]: (row[4], row[5], None if row[6] is None else bool(row[6])) for row in rows}
+        rows = (await session.execute(select(e.event_id, e.user_id, e.event, e.ts, e.reply_to_ts))).all()
+    found = {row[0]: row[4] for row in rows}
     return found, expected([(row[0], row[1], row[2], row[3]) for row in rows])
 
 
@@ -111,22 +100,21 @@ async def test_columns_match_the_definitions_whatever_the_arrival_order(
         assert len(merged.all()) == 1  # the merge really happened on the way
 
 
-async def test_a_late_message_moves_the_answers_after_it_and_the_first_message_of_bookings(
-    db: Database, writer: EventWriter
-) -> None:
+async def test_a_late_message_moves_the_answers_after_it(db: Database, writer: EventWriter) -> None:
     def at(minute: int, event: str) -> dict[str, Any]:
         moment = START + timedelta(minutes=minute)
         return {"timestamp": moment.isoformat(), "event": event, "user_id": "tg_z", "event_id": f"z{minute}"}
 
     await writer.write(validated([at(0, "message_received"), at(10, "assistant_response")]))
-    await writer.write(validated([at(20, "appointment_booked"), at(30, "appointment_booked")]))
+    await writer.write(validated([at(20, "assistant_response"), at(30, "message_received")]))
+    await writer.write(validated([at(40, "assistant_response")]))
     await writer.write(validated([at(5, "message_received")]))  # late: between the first two
-    await writer.write(validated([at(-5, "message_received"), at(15, "appointment_booked")]))  # late again
+    await writer.write(validated([at(15, "message_received"), at(-5, "message_received")]))  # late again
     found, wanted = await stored_columns(db)
     assert found == wanted
-    assert found["z10"][0] == START + timedelta(minutes=5)
-    assert found["z20"] == (None, START - timedelta(minutes=5), True)  # the booking at 15 came before it
-    assert found["z15"] == (None, START - timedelta(minutes=5), False)
+    assert found["z10"] == START + timedelta(minutes=5)
+    assert found["z20"] == START + timedelta(minutes=15)
+    assert found["z40"] == START + timedelta(minutes=30)  # a later message stops the late ones' reach
 
 
 def _upgrade_to(connection: Connection, revision: str) -> None:
@@ -157,4 +145,4 @@ async def test_migration_fills_the_columns_of_events_stored_before_it(database_u
         await db.close()
     assert len(found) == 120
     assert found == wanted
-    assert any(columns[0] is not None for columns in found.values())  # there was something to fill
+    assert any(value is not None for value in found.values())  # there was something to fill

@@ -3,7 +3,12 @@
 events.appointment_id, with a partial index (only the rows a booking system names: a record's events are
 also its state, read back to tell a webhook's change from a repeat) and in ix_events_event_ts (so
 counting a booking once per appointment stays index-only); yclients_link (per company: the last webhook,
-how far the reconciliation read, its last error).
+how far the reconciliation read, its last error). The BI views count people and a booking once per
+appointment, with visits and cancellations; events_flat gains the appointment and the model call.
+
+A booking's look-backs (the first message before it, an earlier booking) are the client's now, over all
+their user ids: the report reads them (storage/bookings.py), and the per-user columns 0008 kept for them
+(first_message_ts, repeat_booking) are dropped in place, without a table rewrite.
 
 Revision ID: 0012_yclients
 Revises: 0011_identities
@@ -30,7 +35,16 @@ EVENT_TS_BEFORE += [
     "first_message_ts",
     "repeat_booking",
 ]
-EVENT_TS = [*EVENT_TS_BEFORE, "appointment_id"]
+# A booking's look-backs are the client's, read by the report (storage/bookings.py): the per-user columns
+# 0008 kept for them go, out of the index first.
+PER_USER_BOOKING_COLUMNS = (
+    ("first_message_ts", sa.DateTime(timezone=True)),
+    ("repeat_booking", sa.Boolean()),
+)
+EVENT_TS = [
+    *(name for name in EVENT_TS_BEFORE if name not in dict(PER_USER_BOOKING_COLUMNS)),
+    "appointment_id",
+]
 
 # events_flat's columns that came after 0006: the appointment, and the model call behind an event.
 _FLAT_COLUMNS_SINCE = (
@@ -112,11 +126,23 @@ FROM (
 GROUP BY day, channel"""
 
 
-def _replace_views(events_flat: str, daily_metrics: str) -> None:
+def _drop_views() -> None:
+    """Before the events table changes: SQLite refuses to drop a column while a view reads its table."""
     for name in _bi.VIEW_NAMES:
         op.execute(f"DROP VIEW {name}")
-    op.execute(events_flat)
-    op.execute(daily_metrics)
+
+
+# The downgrade's refill of the per-user columns by 0008's definitions (seeks in ix_events_client_user).
+_EARLIER = (
+    "SELECT earlier.ts FROM events AS earlier WHERE earlier.client_id = events.client_id"
+    " AND earlier.user_id = events.user_id AND earlier.event = '{event}' AND earlier.ts {op} events.ts"
+)
+_PER_USER_BOOKING_BACKFILL = f"""
+UPDATE events SET
+  first_message_ts = ({_EARLIER.format(event="message_received", op="<=")} ORDER BY earlier.ts ASC LIMIT 1),
+  repeat_booking = EXISTS ({_EARLIER.format(event="appointment_booked", op="<")})
+WHERE event = 'appointment_booked'
+"""
 
 
 revision: str = "0012_yclients"
@@ -135,10 +161,15 @@ def upgrade() -> None:
         sqlite_where=sa.text("appointment_id IS NOT NULL"),
         postgresql_where=sa.text("appointment_id IS NOT NULL"),
     )
-    op.drop_index("ix_events_event_ts", table_name="events")
-    op.create_index("ix_events_event_ts", "events", EVENT_TS, unique=False)
     dialect = op.get_bind().dialect.name
-    _replace_views(_events_flat_sql(dialect), _daily_metrics_sql(dialect))
+    _drop_views()
+    op.drop_index("ix_events_event_ts", table_name="events")
+    for name, _ in PER_USER_BOOKING_COLUMNS:
+        # In place on both (SQLite 3.35+): no table rewrite.
+        op.execute(f"ALTER TABLE events DROP COLUMN {name}")
+    op.create_index("ix_events_event_ts", "events", EVENT_TS, unique=False)
+    op.execute(_events_flat_sql(dialect))
+    op.execute(_daily_metrics_sql(dialect))
     op.create_table(
         "yclients_link",
         sa.Column("company_id", sa.BigInteger(), nullable=False),
@@ -153,9 +184,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("yclients_link")
     dialect = op.get_bind().dialect.name
-    _replace_views(_bi.events_flat_sql(dialect), _bi.daily_metrics_sql(dialect))
+    _drop_views()
     op.drop_index("ix_events_event_ts", table_name="events")
-    op.create_index("ix_events_event_ts", "events", EVENT_TS_BEFORE, unique=False)
     op.drop_index("ix_events_appointment", table_name="events")
-    with op.batch_alter_table("events") as batch:
-        batch.drop_column("appointment_id")
+    op.execute("ALTER TABLE events DROP COLUMN appointment_id")
+    for name, kind in PER_USER_BOOKING_COLUMNS:
+        op.add_column("events", sa.Column(name, kind, nullable=True))
+    op.execute(_PER_USER_BOOKING_BACKFILL)
+    op.create_index("ix_events_event_ts", "events", EVENT_TS_BEFORE, unique=False)
+    op.execute(_bi.events_flat_sql(dialect))
+    op.execute(_bi.daily_metrics_sql(dialect))
