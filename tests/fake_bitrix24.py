@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.local_server import serving
 
 USER, SECRET = "1", "fake-webhook-secret"
 
@@ -41,7 +44,7 @@ class FakeBitrix24:
     _level: float = 0.0
     _level_at: float = field(default_factory=time.monotonic)
     next_id: int = 100
-    _runner: web.AppRunner | None = None
+    _serving: AsyncExitStack = field(default_factory=AsyncExitStack)
     port: int = 0
 
     # --- test controls ---------------------------------------------------------------------------------
@@ -87,16 +90,11 @@ class FakeBitrix24:
     async def __aenter__(self) -> FakeBitrix24:
         app = web.Application()
         app.router.add_post("/rest/{user}/{secret}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self.port = await self._serving.enter_async_context(serving(app))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._serving.aclose()
 
     def _take_token(self) -> bool:
         now = time.monotonic()

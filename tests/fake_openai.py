@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local_server import serving
+
 ANSWER = "Записала вас на завтра, 12:00."
 PROMPT_TOKENS, COMPLETION_TOKENS = 2100, 160
 
@@ -47,12 +49,6 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
         )
 
     app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    try:
+    async with serving(app) as port:
+        server.base_url = f"http://127.0.0.1:{port}/v1"
         yield server
-    finally:
-        await runner.cleanup()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+
+from tests.local_server import serving
 
 PARTNER_TOKEN, USER_TOKEN = "fake-partner-token", "fake-user-token"
 SALON_ZONE = ZoneInfo("Europe/Moscow")
@@ -39,7 +42,7 @@ class FakeYclients:
     next_id: int = 900_000_000
     too_fast: int = 0  # requests answered 429
     port: int = 0
-    _runner: web.AppRunner | None = None
+    _serving: AsyncExitStack = field(default_factory=AsyncExitStack)
     _recent: list[float] = field(default_factory=list)
 
     @property
@@ -160,13 +163,8 @@ class FakeYclients:
     async def __aenter__(self) -> FakeYclients:
         app = web.Application()
         app.router.add_get("/api/v1/records/{company_id}", self._records)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self.port = await self._serving.enter_async_context(serving(app))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._serving.aclose()

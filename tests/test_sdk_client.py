@@ -25,6 +25,7 @@ from leadtrail_sdk import EventClient
 from leadtrail_sdk.spool import Spool
 from storage.database import Database, open_database
 from storage.models import StoredEvent
+from tests.local_server import serving
 from tests.processes import free_port
 
 TOKEN = "sdk-token"
@@ -104,12 +105,9 @@ async def scripted() -> AsyncIterator[ScriptedCollector]:
     collector = ScriptedCollector(script=[])
     app = web.Application()
     app.router.add_post("/v1/events", collector.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    collector.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield collector
-    await runner.cleanup()
+    async with serving(app) as port:
+        collector.url = f"http://127.0.0.1:{port}"
+        yield collector
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import html
 
+from bot.alert_verdicts import configured_verdicts
 from bot.cli.common import chosen_moment, opened_database, print_json
 from bot.settings import Settings
-from reports.alert_check import verdicts_at
 from reports.texts.alerts import check_summary
 from reports.texts.numbers import format_local
 
@@ -20,15 +20,7 @@ async def run_alerts_command(settings: Settings, args: argparse.Namespace) -> in
     zone = settings.tz
     now = chosen_moment(args.now, zone)
     async with opened_database(settings) as db:
-        verdicts = await verdicts_at(
-            db.sessions,
-            now,
-            zone,
-            settings.alerts,
-            settings.reports.sla_seconds,
-            settings.followup,
-            settings.ai.budget(),
-        )
+        verdicts = await configured_verdicts(db, settings, now)
     firing = [verdict for verdict in verdicts if verdict.firing]
     if args.json:
         print_json(

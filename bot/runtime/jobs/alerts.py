@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alert_verdicts import configured_verdicts
 from bot.runtime.owner_outbox import enqueue_for_owners
 from bot.settings import Settings
 from bot.telegram.views.followup import LISTS_KEYBOARD, item_keyboard_kind
-from reports.alert_check import verdicts_at
 from reports.alerts import CASE_RULES, UNANSWERED, AlertVerdict
 from reports.texts import alerts as texts
 from storage.alert_state import drop_states, load_states, log_alert, new_state
@@ -37,15 +37,7 @@ class AlertEngine:
     async def check(self, now: datetime) -> list[str]:
         """Evaluate, update the state and queue what must be said; returns the texts queued."""
         settings = self._settings
-        verdicts = await verdicts_at(
-            self._db.sessions,
-            now,
-            settings.tz,
-            settings.alerts,
-            settings.reports.sla_seconds,
-            settings.followup,
-            settings.ai.budget(),
-        )
+        verdicts = await configured_verdicts(self._db, settings, now)
         cooldown = timedelta(hours=settings.alerts.cooldown_hours)
         queued: list[str] = []
         async with self._db.sessions() as session, session.begin():

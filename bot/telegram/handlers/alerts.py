@@ -10,10 +10,10 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.alert_verdicts import configured_verdicts
 from bot.settings import Settings
 from bot.telegram.filters import IsOwner
 from bot.telegram.middlewares import audited
-from reports.alert_check import verdicts_at
 from reports.alerts import RULES
 from reports.texts import alerts as texts
 from reports.texts.html import pack_lines
@@ -41,15 +41,7 @@ def mute_keyboard() -> InlineKeyboardMarkup:
 async def show_alerts(message: Message, db: Database, settings: Settings) -> None:
     """The rules' state right now (evaluated, not sent) and the last alerts."""
     now = datetime.now(UTC)
-    verdicts = await verdicts_at(
-        db.sessions,
-        now,
-        settings.tz,
-        settings.alerts,
-        settings.reports.sla_seconds,
-        settings.followup,
-        settings.ai.budget(),
-    )
+    verdicts = await configured_verdicts(db, settings, now)
     async with db.sessions() as session:
         muted = await muted_rules(session, now)
         recent = [(entry.at, entry.text) for entry in await recent_alerts(session)]
