@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -165,6 +166,16 @@ async def test_bodies_that_are_not_json_are_400(server: Server, body: bytes) -> 
     assert status == 400
     assert "JSON" in answer["error"]
     assert await server.stored() == 0
+
+
+async def test_a_gzip_body_is_read_and_one_that_is_not_gzip_is_400(server: Server) -> None:
+    gzipped = {**AUTH, "Content-Encoding": "gzip"}
+    status, _ = await server.post(gzip.compress(orjson.dumps(seed_variant(1))), headers=gzipped)
+    assert status == 202
+    status, answer = await server.post(orjson.dumps(seed_variant(2)), headers=gzipped)
+    assert status == 400
+    assert answer["error"].startswith("the body cannot be read")
+    assert await server.stored() == 1
 
 
 async def test_ten_thousand_event_array(server: Server) -> None:

@@ -81,6 +81,8 @@ async def post_events(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"body is over {config.max_body_bytes} bytes (ingest.max_body_bytes)")
+    except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
+        return _error(400, f"the body cannot be read: {exc}")
     writer = request.app[WRITER_KEY]
     retry_after = str(config.retry_after_seconds)
     try:
