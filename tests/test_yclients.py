@@ -183,10 +183,14 @@ class Salon:
     http: aiohttp.ClientSession
     fake: FakeYclients
 
-    async def deliver(self, body: Any, token: str = WEBHOOK_TOKEN) -> tuple[int, Any]:
+    async def deliver(
+        self, body: Any, token: str = WEBHOOK_TOKEN, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         async with self.http.post(
-            f"{self.url}/v1/yclients/{token}", data=data, headers={"Content-Type": "application/json"}
+            f"{self.url}/v1/yclients/{token}",
+            data=data,
+            headers={"Content-Type": "application/json", **(headers or {})},
         ) as response:
             return response.status, await response.json()
 
@@ -233,6 +237,8 @@ async def test_bad_inputs_get_their_answer_and_lose_nothing_else(salon: Salon) -
     assert (await salon.deliver(record, token="wrong-token-0000000000"))[0] == 401
     assert (await salon.deliver(b"{not json"))[0] == 400
     assert (await salon.deliver(b"42"))[0] == 400
+    status, answer = await salon.deliver(record, headers={"Content-Encoding": "gzip"})  # says gzip, is not
+    assert (status, answer["error"].startswith("the body cannot be read")) == (400, True)
     assert await salon.count() == 0
 
     walk_in = fake.webhook(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from bot.ingestion.auth import IngestAuth, SourceToken
@@ -57,6 +58,16 @@ AUTH_KEY = web.AppKey("auth", IngestAuth)
 WAITER_KEY = web.AppKey("trace_waiter", TraceWaiter)
 
 
+@web.middleware
+async def unreadable_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body that cannot be read (``Content-Encoding: gzip`` on a body that is not gzip, a connection cut
+    mid-body) is the sender's 400 on every route, the connectors' webhooks included, never a 500."""
+    try:
+        return await handler(request)
+    except web.RequestPayloadError as exc:
+        return _error(400, f"the body cannot be read: {exc}")
+
+
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
@@ -81,8 +92,6 @@ async def post_events(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"body is over {config.max_body_bytes} bytes (ingest.max_body_bytes)")
-    except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
-        return _error(400, f"the body cannot be read: {exc}")
     writer = request.app[WRITER_KEY]
     retry_after = str(config.retry_after_seconds)
     try:
@@ -174,6 +183,7 @@ def create_ingest_app(
     waiter.observe(metrics.count_spans)
     app[METRICS_KEY] = metrics
     app.middlewares.append(metrics.time_ingest)
+    app.middlewares.append(unreadable_body)
     app.router.add_get("/metrics", get_metrics)
     for install in connectors:
         install(app)
