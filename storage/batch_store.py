@@ -80,9 +80,8 @@ class BatchStore:
     ) -> set[str]:
         """Call in the transaction that stores them; returns the event_ids that were new."""
         inserted: set[str] = set()
-        if rows:
-            self._resolver.resolve(conn, rows, now, settings.identities)
-            inserted = insert_events(conn, rows)
+        if rows and (new_rows := self._resolver.resolve(conn, rows, now, settings.identities)):
+            inserted = insert_events(conn, new_rows)
         if rejected:
             _quarantine(conn, rejected, now, settings.quarantine_max_rows)
         return inserted

@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 
+from storage.event_ids import stored_event_ids
 from storage.event_row import EventRow
 from storage.identity_groups import READ_EPOCH, Groups, bump_epoch, chunks, stop_linking
 from storage.identity_policy import USER, Identity, IdentityPolicy
@@ -179,9 +180,13 @@ class ClientResolver:
                     self._remember((kind, value), client_id)
         return found
 
-    def resolve(self, conn: Connection, rows: list[EventRow], now: datetime, policy: IdentityPolicy) -> None:
-        """Set ``client_id`` on every row, creating, linking, merging and splitting clients as the rows
-        reveal."""
+    def resolve(
+        self, conn: Connection, rows: list[EventRow], now: datetime, policy: IdentityPolicy
+    ) -> list[EventRow]:
+        """Set ``client_id`` on the rows to store, creating, linking, merging and splitting clients as they
+        reveal, and return them: every row but the stored events of senders not seen before. A resent
+        event must not link: a new user_id on it would make a client with no events, a new crm_id would
+        merge two. A sender seen before changes nothing, so only new senders' events are looked up."""
         self._sync_epoch(conn)
         # The events of one user id with the same ids are one sender, settled once: a sender seen before
         # is one look-up, and a batch holds far fewer new senders than events.
@@ -195,6 +200,14 @@ class ClientResolver:
                 settled.append((sender, row))
             else:
                 senders.setdefault(sender, []).append(row)
+        resent = stored_event_ids(conn, [row["event_id"] for found in senders.values() for row in found])
+        if resent:
+            rows = [row for row in rows if row["event_id"] not in resent]
+            senders = {
+                sender: kept
+                for sender, found in senders.items()
+                if (kept := [row for row in found if row["event_id"] not in resent])
+            }
         if senders:
             self._resolve_senders(conn, senders, now, policy)
             # The new senders merged or split clients: the rows settled from the cache are settled again.
@@ -205,6 +218,7 @@ class ClientResolver:
             if stale:  # their ids are all stored, so no identity lock is needed (and none taken twice)
                 self._resolve_senders(conn, stale, now, policy, lock=False)
         self._update_names(conn, rows)
+        return rows
 
     def _resolve_senders(
         self,

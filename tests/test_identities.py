@@ -155,6 +155,25 @@ async def test_one_batch_where_thousands_share_every_id_is_stored(db: Database, 
     assert card is not None and card.identities == {"user": ["tg_7"]}
 
 
+async def test_a_resent_event_with_other_ids_changes_no_client(db: Database, writer: EventWriter) -> None:
+    """A webhook replayed after its source was fixed carries the same event_id with another user id and a
+    crm id: it is a duplicate, so it neither makes a client without events nor merges two clients."""
+    first = event("tg_1", 1, event_id="ev-1")
+    await writer.write(rows(first, event("tg_2", 2, crm_id="BX_2", event_id="ev-2")))
+    alone = await writer.write(rows({**first, "user_id": "wa_8"}))
+    replayed = {**first, "user_id": "wa_9", "crm_id": "BX_2"}
+    beside_a_new_one = await writer.write(rows(event("tg_3", 3, event_id="ev-3"), replayed))
+    assert (alone.accepted, alone.duplicates) == (0, 1)
+    assert (beside_a_new_one.accepted, beside_a_new_one.duplicates) == (1, 1)
+    assert await clients(db) == 3
+    assert await client_of(db, "tg_1") != await client_of(db, "tg_2")
+    async with db.sessions() as session:
+        assert await find_client_ids(session, "wa_8") == await find_client_ids(session, "wa_9") == []
+    assert await events_by_client(db) == {
+        user: {await client_of(db, user)} for user in ("tg_1", "tg_2", "tg_3")
+    }
+
+
 async def test_unlink_takes_one_user_id_out_and_keeps_it_out(db: Database, writer: EventWriter) -> None:
     phone = {"phone": "+7 917 222-33-44"}
     await writer.write(
