@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,7 +64,7 @@ from bench.common import (
 )
 from bot.ingestion.validation import Event, to_row
 from bot.settings import DatabaseSettings, IngestSettings
-from storage.database import sqlite_pragmas
+from storage.database import SQLITE_WRITER_CACHE_KIB, sqlite_pragmas
 from storage.event_insert import SQLITE_INSERT, sqlite_values
 from storage.report_columns import insert_order
 from tests.processes import clean_env, free_port, write_config
@@ -206,9 +206,9 @@ async def http_ingest(
 
 
 def open_sqlite(path: Path) -> sqlite3.Connection:
-    """Autocommit mode (transactions are explicit) with exactly the pragmas ``leadtrail`` sets."""
+    """Autocommit mode (transactions are explicit) with exactly the pragmas ``leadtrail``'s writer sets."""
     conn = sqlite3.connect(path, isolation_level=None)
-    sqlite_pragmas(DatabaseSettings().busy_timeout_ms)(conn, None)
+    sqlite_pragmas(DatabaseSettings().busy_timeout_ms, cache_kib=SQLITE_WRITER_CACHE_KIB)(conn, None)
     return conn
 
 
@@ -269,10 +269,15 @@ def stored_rows(events: int, run_tag: str) -> Iterator[list[tuple[Any, ...]]]:
         yield [sqlite_values(row) for row in sorted(rows, key=insert_order)]
 
 
-def schema_baseline(path: Path, events: int, run_tag: str) -> float:
-    """Part (b): seconds to insert the events into LeadTrail's own schema with plain sqlite3."""
+def schema_baseline(
+    path: Path, events: int, run_tag: str, ddl: Sequence[str] = (), insert: str | None = None
+) -> float:
+    """Part (b): seconds to insert the events into LeadTrail's own schema with plain sqlite3. ``ddl``
+    changes the schema first and ``insert`` replaces the server's INSERT (``bench.schema_floor``)."""
     create_leadtrail_schema(path)
     with closing(open_sqlite(path)) as conn:
+        for statement in ddl:
+            conn.execute(statement)
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         conn.execute("BEGIN")  # the clients the rows' foreign key points at, untimed
         conn.executemany(
@@ -280,7 +285,7 @@ def schema_baseline(path: Path, events: int, run_tag: str) -> float:
             ((client_id, now) for client_id in range(1, SEED_CLIENTS + 1)),
         )
         conn.execute("COMMIT")
-        seconds = timed_inserts(conn, SQLITE_INSERT, stored_rows(events, run_tag))
+        seconds = timed_inserts(conn, insert or SQLITE_INSERT, stored_rows(events, run_tag))
         _check_count(conn, events)
     return seconds
 
