@@ -31,8 +31,8 @@ SQLITE_TEMP_STORE = "MEMORY"
 # map the file into its memory.
 SQLITE_READ_MMAP_BYTES = 1 << 30
 # The event writer's page cache (SQLite's default is 2 MiB). A batch of a thousand rows touches about a
-# page per row of ix_events_client_user, which is kept in client order, not time order: more than 2 MiB
-# keeps from one batch to the next. 16 MiB made plain inserts of a million rows 20 % faster (64 MiB:
+# page per row of ix_events_client_user, which is kept in client order, not time order, so its pages are
+# spread over the whole index. 16 MiB made plain inserts of a million rows 20 % faster (64 MiB:
 # 28 %) and HTTP ingest 6–11 %, for 16 MiB more memory (BENCHMARKS.md, bench.schema_floor).
 SQLITE_WRITER_CACHE_KIB = 16 * 1024
 T = TypeVar("T")
