@@ -47,17 +47,16 @@ import orjson
 
 from bench.common import REPO_ROOT, Figure, Target, print_table, seed_events
 from bench.ingest import (
+    PLAIN_SCHEMA_INSERT,
     ROWS_PER_TRANSACTION,
     create_leadtrail_schema,
     http_ingest,
-    insert_sql,
     naive_baseline,
     open_sqlite,
     stored_rows,
     timed_inserts,
 )
 from storage.identity_policy import DEFAULT_MAX_USERS_PER_VALUE
-from storage.models import RECEIVED_EVENT_COLUMNS
 from tests.processes import clean_env
 
 SEED_IDS = {"crm_id": "BX_67890", "lead_id": "lead_2025_001"}
@@ -152,8 +151,7 @@ def index_upkeep(path: Path, events: int, run_tag: str, changes: str = "") -> fl
     with closing(open_sqlite(path)) as conn:
         conn.executescript(changes)
         conn.execute("PRAGMA foreign_keys = OFF")  # the rows name clients this empty file does not have
-        sql = insert_sql(RECEIVED_EVENT_COLUMNS).replace("INSERT", "INSERT OR IGNORE", 1)
-        return timed_inserts(conn, sql, stored_rows(events, run_tag))
+        return timed_inserts(conn, PLAIN_SCHEMA_INSERT, stored_rows(events, run_tag))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

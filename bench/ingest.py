@@ -66,6 +66,7 @@ from bot.ingestion.validation import Event, to_row
 from bot.settings import DatabaseSettings, IngestSettings
 from storage.database import SQLITE_WRITER_CACHE_KIB, sqlite_pragmas
 from storage.event_insert import SQLITE_INSERT, sqlite_values
+from storage.models import RECEIVED_EVENT_COLUMNS
 from storage.report_columns import insert_order
 from tests.processes import clean_env, free_port, write_config
 
@@ -214,6 +215,11 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
 
 def insert_sql(columns: tuple[str, ...]) -> str:
     return f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+# The stored columns alone, idempotent, without the server's look-ups (the derived columns stay NULL):
+# what the schema's tables and indexes cost by themselves (bench.identities, bench.schema_floor).
+PLAIN_SCHEMA_INSERT = insert_sql(RECEIVED_EVENT_COLUMNS).replace("INSERT", "INSERT OR IGNORE", 1)
 
 
 def timed_inserts(conn: sqlite3.Connection, sql: str, transactions: Iterator[list[tuple[Any, ...]]]) -> float:

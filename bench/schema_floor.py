@@ -19,27 +19,20 @@ import tempfile
 from pathlib import Path
 
 from bench.common import Figure, print_table
-from bench.ingest import naive_baseline, schema_baseline
-from storage.event_insert import EVENT_COLUMNS
-from storage.models import DERIVED_EVENT_COLUMNS
+from bench.ingest import PLAIN_SCHEMA_INSERT, naive_baseline, schema_baseline
 
-# The INSERT without the look-up of the message an answer replies to (the derived column left empty).
-PLAIN_INSERT = (
-    f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}, {', '.join(DERIVED_EVENT_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(EVENT_COLUMNS))}{', NULL' * len(DERIVED_EVENT_COLUMNS)})"
-)
 NARROW_EVENT_TS = (
     "DROP INDEX ix_events_event_ts",
     "CREATE INDEX ix_events_event_ts ON events (event, ts)",
 )
 VARIANTS: list[tuple[str, tuple[str, ...], str | None]] = [
     ("(b) LeadTrail's schema, the server's INSERT", (), None),
-    ("(b1) without the answer's look-up in the INSERT", (), PLAIN_INSERT),
-    ("(b2) b1, ix_events_event_ts only (event, ts)", NARROW_EVENT_TS, PLAIN_INSERT),
+    ("(b1) without the answer's look-up in the INSERT", (), PLAIN_SCHEMA_INSERT),
+    ("(b2) b1, ix_events_event_ts only (event, ts)", NARROW_EVENT_TS, PLAIN_SCHEMA_INSERT),
     (
         "(b3) b2 without ix_events_client_user",
         (*NARROW_EVENT_TS, "DROP INDEX ix_events_client_user"),
-        PLAIN_INSERT,
+        PLAIN_SCHEMA_INSERT,
     ),
 ]
 
